@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config: the node configuration file, parsed into an immutable struct.
+ *
+ * Format: INI-like. "[section]" lines, then "key = value" lines; "#" starts
+ * a comment line. Every key is declared once in the table in config.c with
+ * its type, default, minimum and maximum. An unknown section or key, a
+ * duplicate key, or a value out of range is an error reported as
+ * "file:line: reason" and the file is refused as a whole.
+ *
+ * Tenant settings (domains, mailboxes, routes) are not here: they live in
+ * the store. A reload parses a new struct and swaps it whole.
+ */
+#ifndef MXG_CONFIG_H
+#define MXG_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_LISTEN 8
+#define CONFIG_ADDR_LEN 300
+
+struct config {
+	char path[PATH_MAX];
+	struct {
+		char hostname[256];
+		char user[64];	  /* workers drop to it when started as root */
+		char data_dir[PATH_MAX];
+	} node;
+	struct {
+		char url[PATH_MAX + 32]; /* sqlite:PATH or postgresql://... */
+		int64_t busy_timeout;	 /* ms a writer waits for a lock */
+		int64_t commit_batch;	 /* messages per group commit */
+	} store;
+	struct {
+		char listen[CONFIG_MAX_LISTEN][CONFIG_ADDR_LEN];
+		size_t nlisten;
+		int64_t workers; /* 0: one per core */
+		int64_t max_sessions;
+		int64_t max_message_size;
+		int64_t max_recipients;
+		int64_t max_line_length;
+		int64_t max_errors;
+		int64_t max_commands;
+		int64_t timeout_command;
+		int64_t timeout_data;
+		bool reject_bare_lf;
+		char banner[256];
+	} smtp;
+	struct {
+		int64_t threads;
+		int64_t per_destination;
+		int64_t lifetime;
+		int64_t lease;
+		int64_t retry_min;
+		int64_t retry_max;
+		int64_t connect_timeout;
+		int64_t timeout;
+		int64_t batch;
+		char relayhost[CONFIG_ADDR_LEN];
+		char dns_server[CONFIG_ADDR_LEN];
+	} delivery;
+	struct {
+		char listen[CONFIG_ADDR_LEN];
+	} http;
+	struct {
+		int64_t level;
+	} log;
+};
+
+/* Fills every field with its default. */
+void config_defaults(struct config *cfg);
+/* Parses path over the defaults. On error returns a negative code and puts
+ * "path:line: reason" into err. Relative paths in the file are resolved
+ * against the current directory. */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+/* Same, from a string (tests, fuzzing); name is used in messages. */
+int config_parse(const char *name, const char *text, size_t len, struct config *cfg, char *err,
+		 size_t errlen) __attribute__((warn_unused_result));
+
+/* The SQLite path of a sqlite: URL, or NULL for other backends. */
+const char *config_sqlite_path(const struct config *cfg);
+
+#endif

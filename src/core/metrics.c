@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+#include "core/metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+struct metric_desc {
+	const char *name;
+	const char *type;
+	const char *help;
+};
+
+static const struct metric_desc metric_descs[M_COUNT] = {
+	[M_SMTP_CONNECTIONS] = {"mxguard_smtp_connections_total", "counter",
+				"SMTP connections accepted"},
+	[M_SMTP_SESSIONS_ACTIVE] = {"mxguard_smtp_sessions_active", "gauge",
+				    "SMTP sessions open now"},
+	[M_SMTP_SESSIONS_REFUSED] = {"mxguard_smtp_sessions_refused_total", "counter",
+				     "SMTP connections refused over a limit"},
+	[M_SMTP_MESSAGES_ACCEPTED] = {"mxguard_smtp_messages_accepted_total", "counter",
+				      "messages accepted (250 after commit)"},
+	[M_SMTP_MESSAGES_REJECTED] = {"mxguard_smtp_messages_rejected_total", "counter",
+				      "messages refused with 5xx at DATA/BDAT"},
+	[M_SMTP_RCPTS_ACCEPTED] = {"mxguard_smtp_recipients_accepted_total", "counter",
+				   "RCPT TO accepted"},
+	[M_SMTP_RCPTS_REJECTED] = {"mxguard_smtp_recipients_rejected_total", "counter",
+				   "RCPT TO refused"},
+	[M_SMTP_TEMPFAILS] = {"mxguard_smtp_tempfails_total", "counter",
+			      "4xx replies for internal failures"},
+	[M_SMTP_BYTES_ACCEPTED] = {"mxguard_smtp_bytes_accepted_total", "counter",
+				   "message bytes accepted"},
+	[M_SMTP_PROTOCOL_ERRORS] = {"mxguard_smtp_protocol_errors_total", "counter",
+				    "syntax and sequence errors from clients"},
+	[M_SMTP_TIMEOUTS] = {"mxguard_smtp_timeouts_total", "counter",
+			     "sessions closed for a time-out"},
+	[M_STORE_COMMITS] = {"mxguard_store_commits_total", "counter",
+			     "group commits (one fsync each)"},
+	[M_STORE_COMMITTED_MESSAGES] = {"mxguard_store_committed_messages_total", "counter",
+					"messages made durable"},
+	[M_STORE_ERRORS] = {"mxguard_store_errors_total", "counter", "store operations failed"},
+	[M_DELIVERY_ATTEMPTS] = {"mxguard_delivery_attempts_total", "counter",
+				 "delivery attempts per recipient"},
+	[M_DELIVERY_DELIVERED] = {"mxguard_delivery_delivered_total", "counter",
+				  "recipients delivered"},
+	[M_DELIVERY_DEFERRED] = {"mxguard_delivery_deferred_total", "counter",
+				 "recipients deferred for a retry"},
+	[M_DELIVERY_BOUNCED] = {"mxguard_delivery_bounced_total", "counter",
+				"recipients failed permanently or expired"},
+	[M_DELIVERY_DSN_CREATED] = {"mxguard_delivery_dsn_created_total", "counter",
+				    "delivery status notifications queued"},
+	[M_DELIVERY_QUEUE_SIZE] = {"mxguard_queue_recipients", "gauge",
+				   "recipients waiting for delivery"},
+	[M_WORKER_RESTARTS] = {"mxguard_worker_restarts_total", "counter",
+			       "workers restarted after an abnormal exit"},
+};
+
+struct metrics *metrics_new(void)
+{
+	void *p = mmap(NULL, sizeof(struct metrics), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		fatal("mmap of the metrics page failed");
+	memset(p, 0, sizeof(struct metrics));
+	return p;
+}
+
+void metrics_free(struct metrics *m)
+{
+	if (m)
+		munmap(m, sizeof(*m));
+}
+
+size_t metrics_render(const struct metrics *m, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (len == 0)
+		return 0;
+	buf[0] = '\0';
+	for (int i = 0; i < M_COUNT; i++) {
+		int r = snprintf(buf + o, len - o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n",
+				 metric_descs[i].name, metric_descs[i].help, metric_descs[i].name,
+				 metric_descs[i].type, metric_descs[i].name,
+				 (long long)metrics_get(m, (enum metric_id)i));
+		if (r < 0 || (size_t)r >= len - o)
+			return o;
+		o += (size_t)r;
+	}
+	return o;
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * metrics: counters shared by the master and every worker.
+ *
+ * The master maps one anonymous shared page before it forks, so workers
+ * count with relaxed atomic adds and the http worker renders them in the
+ * Prometheus text format. Nothing here allocates after metrics_new().
+ * The worker table is written by the master only and read by /readyz.
+ */
+#ifndef MXG_METRICS_H
+#define MXG_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum metric_id {
+	M_SMTP_CONNECTIONS,
+	M_SMTP_SESSIONS_ACTIVE, /* gauge */
+	M_SMTP_SESSIONS_REFUSED,
+	M_SMTP_MESSAGES_ACCEPTED,
+	M_SMTP_MESSAGES_REJECTED,
+	M_SMTP_RCPTS_ACCEPTED,
+	M_SMTP_RCPTS_REJECTED,
+	M_SMTP_TEMPFAILS,
+	M_SMTP_BYTES_ACCEPTED,
+	M_SMTP_PROTOCOL_ERRORS,
+	M_SMTP_TIMEOUTS,
+	M_STORE_COMMITS,
+	M_STORE_COMMITTED_MESSAGES,
+	M_STORE_ERRORS,
+	M_DELIVERY_ATTEMPTS,
+	M_DELIVERY_DELIVERED,
+	M_DELIVERY_DEFERRED,
+	M_DELIVERY_BOUNCED,
+	M_DELIVERY_DSN_CREATED,
+	M_DELIVERY_QUEUE_SIZE, /* gauge, set by the delivery worker */
+	M_WORKER_RESTARTS,
+	M_COUNT
+};
+
+#define METRICS_MAX_WORKERS 64
+
+enum worker_kind {
+	WORKER_NONE = 0,
+	WORKER_SMTP,
+	WORKER_DELIVERY,
+	WORKER_HTTP,
+};
+
+struct metrics_worker {
+	int kind; /* enum worker_kind */
+	int index;
+	pid_t pid; /* 0 while not running */
+	int64_t started;
+	int64_t restarts;
+};
+
+struct metrics {
+	int64_t counters[M_COUNT];
+	int64_t started;
+	struct metrics_worker workers[METRICS_MAX_WORKERS];
+	size_t nworkers;
+};
+
+/* Maps the shared page; fatal() if that fails (start-up only). */
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+
+static inline void metrics_add(struct metrics *m, enum metric_id id, int64_t delta)
+{
+	if (m)
+		__atomic_add_fetch(&m->counters[id], delta, __ATOMIC_RELAXED);
+}
+
+static inline void metrics_set(struct metrics *m, enum metric_id id, int64_t v)
+{
+	if (m)
+		__atomic_store_n(&m->counters[id], v, __ATOMIC_RELAXED);
+}
+
+static inline int64_t metrics_get(const struct metrics *m, enum metric_id id)
+{
+	return __atomic_load_n(&m->counters[id], __ATOMIC_RELAXED);
+}
+
+/* Renders every counter in the Prometheus text exposition format into buf.
+ * Returns the length written (truncated to len - 1 if it does not fit). */
+size_t metrics_render(const struct metrics *m, char *buf, size_t len);
+
+#endif
