@@ -21,7 +21,6 @@ build: bootstrap $(BUILD)/build.ninja
 
 run: build
 	@mkdir -p var
-	./scripts/example-setup $(BUILD) $(CONF)
 	exec $(BUILD)/mxguardd -c $(CONF)
 
 test: build

@@ -54,7 +54,7 @@ static const struct cfg_key cfg_keys[] = {
 	    1024LL * 1024 * 1024),
 	NUM("smtp", "max_recipients", CFG_INT, smtp.max_recipients, "100", 1, 10000),
 	NUM("smtp", "max_line_length", CFG_INT, smtp.max_line_length, "2048", 512, 65536),
-	NUM("smtp", "max_errors", CFG_INT, smtp.max_errors, "10", 1, 1000),
+	NUM("smtp", "max_errors", CFG_INT, smtp.max_errors, "20", 1, 1000),
 	NUM("smtp", "max_commands", CFG_INT, smtp.max_commands, "10000", 10, 10000000),
 	NUM("smtp", "timeout_command", CFG_DURATION, smtp.timeout_command, "5m", 1, 3600),
 	NUM("smtp", "timeout_data", CFG_DURATION, smtp.timeout_data, "10m", 1, 7200),
@@ -137,7 +137,7 @@ static const char *cfg_set(struct config *cfg, const struct cfg_key *k, const ch
 	case CFG_ADDR:
 		if (check_addr(v) < 0)
 			return "not host:port";
-		/* fall through */
+		FALLTHROUGH;
 	case CFG_STRING:
 		if (str_copy(base + k->offset, k->size, v) < 0)
 			return "value too long";

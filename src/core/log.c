@@ -29,6 +29,9 @@ enum log_level log_level_get(void)
 }
 
 static void log_vwrite(enum log_level level, const char *event, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void log_vwrite(enum log_level level, const char *event, const char *fmt, va_list ap)
 {
 	char line[4096];
 	struct timeval tv;

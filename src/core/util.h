@@ -16,6 +16,7 @@
 
 #define MXG_WUR __attribute__((warn_unused_result))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define FALLTHROUGH __attribute__((fallthrough))
 
 /* Copies src into dst; -ENAMETOOLONG (and dst truncated, terminated) if it
  * does not fit. */

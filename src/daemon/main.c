@@ -1,5 +1,62 @@
 /* SPDX-License-Identifier: MIT */
-int main(void)
+/*
+ * mxguardd: the mxguard daemon. See master.h for the process model.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "daemon/master.h"
+
+static void usage(FILE *f)
 {
-	return 1;
+	fprintf(f, "usage: mxguardd [-c CONFIG] [-t]\n"
+		   "  -c CONFIG  node configuration (default /etc/mxguard/mxguard.conf)\n"
+		   "  -t         check the configuration and exit\n"
+		   "  -V         print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = "/etc/mxguard/mxguard.conf";
+	static struct config cfg;
+	char err[1024];
+	int opt, check = 0;
+
+	while ((opt = getopt(argc, argv, "c:thV")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'V':
+			printf("mxguardd %s\n", MXG_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mxguardd: %s\n", err);
+		return 2;
+	}
+	if (check) {
+		printf("%s: ok\n", path);
+		return 0;
+	}
+	log_init("master", (enum log_level)cfg.log.level);
+	return master_run(&cfg);
 }

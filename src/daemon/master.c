@@ -1,3 +1,538 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-typedef int mxg_placeholder_t;
+#include "daemon/master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
+#include "daemon/worker.h"
+#include "store/store.h"
+
+#define MAX_SMTP_WORKERS 32
+#define MAX_CHILDREN (2 * (MAX_SMTP_WORKERS + 2))
+/* How long a stop waits for workers to drain before SIGKILL. */
+#define STOP_DEADLINE_S 45
+/* A worker that dies sooner than this after its start is crash-looping. */
+#define CRASH_LOOP_S 2
+#define RESTART_DELAY_MAX_S 30
+
+struct child {
+	int kind; /* enum worker_kind; WORKER_NONE for a free slot */
+	int index;
+	pid_t pid;
+	bool retiring; /* replaced by a reload: not restarted */
+	int64_t started;
+	int64_t next_start; /* when a dead worker may be started again */
+	int fast_deaths;    /* consecutive deaths within CRASH_LOOP_S */
+	const struct config *cfg;
+};
+
+struct master {
+	struct config *cfg; /* current generation */
+	struct metrics *metrics;
+	int nsmtp;
+	int smtp_fds[MAX_SMTP_WORKERS][CONFIG_MAX_LISTEN];
+	size_t nlisten;
+	int http_fd;
+	int nudge[2];
+	struct child children[MAX_CHILDREN];
+	bool stopping;
+};
+
+static const char *kind_name(int kind)
+{
+	switch (kind) {
+	case WORKER_SMTP:
+		return "smtp";
+	case WORKER_DELIVERY:
+		return "delivery";
+	case WORKER_HTTP:
+		return "http";
+	}
+	return "none";
+}
+
+static int bind_one(const char *hostport, char *err, size_t errlen)
+{
+	char host[256], portstr[8];
+	uint16_t port;
+	struct addrinfo hints = {0}, *ai = NULL;
+	int fd = -1, one = 1, r;
+
+	if (parse_hostport(hostport, host, sizeof(host), &port) < 0) {
+		(void)str_fmt(err, errlen, "bad listen address %s", hostport);
+		return -1;
+	}
+	(void)str_fmt(portstr, sizeof(portstr), "%u", port);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	r = getaddrinfo(host, portstr, &hints, &ai);
+	if (r != 0) {
+		(void)str_fmt(err, errlen, "%s: %s", hostport, gai_strerror(r));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
+		goto fail;
+	freeaddrinfo(ai);
+	return fd;
+fail:
+	(void)str_fmt(err, errlen, "%s: %s", hostport, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return -1;
+}
+
+static int bind_all(struct master *m)
+{
+	const struct config *cfg = m->cfg;
+	char err[512];
+
+	m->nlisten = cfg->smtp.nlisten;
+	for (int w = 0; w < m->nsmtp; w++) {
+		for (size_t i = 0; i < m->nlisten; i++) {
+			m->smtp_fds[w][i] = bind_one(cfg->smtp.listen[i], err, sizeof(err));
+			if (m->smtp_fds[w][i] < 0) {
+				log_err("bind", "kind=smtp reason=\"%s\"", err);
+				return -1;
+			}
+		}
+	}
+	m->http_fd = bind_one(cfg->http.listen, err, sizeof(err));
+	if (m->http_fd < 0) {
+		log_err("bind", "kind=http reason=\"%s\"", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+
+	if (str_copy(tmp, sizeof(tmp), path) < 0)
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Creates the directories the workers write to and, when we run as root,
+ * gives them (and an existing store file) to the unprivileged user; then
+ * drops privileges for good. Nothing after this runs as root. */
+static int prepare_and_drop(const struct config *cfg)
+{
+	const char *db = config_sqlite_path(cfg);
+	char dbdir[PATH_MAX];
+	struct passwd *pw;
+
+	if (mkdir_p(cfg->node.data_dir) < 0) {
+		log_err("startup", "reason=\"cannot create %s: %s\"", cfg->node.data_dir,
+			strerror(errno));
+		return -1;
+	}
+	dbdir[0] = '\0';
+	if (db) {
+		char *slash;
+		(void)str_copy(dbdir, sizeof(dbdir), db);
+		slash = strrchr(dbdir, '/');
+		if (slash && slash != dbdir)
+			*slash = '\0';
+		if (mkdir_p(dbdir) < 0) {
+			log_err("startup", "reason=\"cannot create %s: %s\"", dbdir,
+				strerror(errno));
+			return -1;
+		}
+	}
+	if (geteuid() != 0)
+		return 0;
+	if (!cfg->node.user[0]) {
+		log_err("startup", "reason=\"running as root needs node.user (an unprivileged "
+				   "user for the workers)\"");
+		return -1;
+	}
+	pw = getpwnam(cfg->node.user);
+	if (!pw) {
+		log_err("startup", "reason=\"user '%s' does not exist (create it, or set "
+				   "node.user)\"",
+			cfg->node.user);
+		return -1;
+	}
+	if (chown(cfg->node.data_dir, pw->pw_uid, pw->pw_gid) < 0)
+		log_warn("startup", "reason=\"chown %s: %s\"", cfg->node.data_dir, strerror(errno));
+	if (db) {
+		static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+		if (chown(dbdir, pw->pw_uid, pw->pw_gid) < 0)
+			log_warn("startup", "reason=\"chown %s: %s\"", dbdir, strerror(errno));
+		for (size_t i = 0; i < ARRAY_LEN(suffixes); i++) {
+			char f[PATH_MAX + 16];
+			if (str_fmt(f, sizeof(f), "%s%s", db, suffixes[i]) == 0 &&
+			    chown(f, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
+				log_warn("startup", "reason=\"chown %s: %s\"", f, strerror(errno));
+		}
+	}
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_err("startup", "reason=\"cannot drop privileges to %s: %s\"", cfg->node.user,
+			strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		log_err("startup", "reason=\"privileges were not dropped\"");
+		return -1;
+	}
+	log_info("privileges", "user=%s uid=%ld", cfg->node.user, (long)pw->pw_uid);
+	return 0;
+}
+
+static int prepare_store(const struct config *cfg)
+{
+	struct store *st = NULL;
+	char err[512];
+	int rc;
+
+	if (store_open(cfg->store.url, (int)cfg->store.busy_timeout, &st, err, sizeof(err)) !=
+	    STORE_OK) {
+		log_err("store", "reason=\"%s\"", err);
+		return -1;
+	}
+	rc = store_migrate(st);
+	if (rc != STORE_OK)
+		log_err("store", "op=migrate reason=\"%s\"", store_last_error(st));
+	else
+		log_info("store", "url=%s schema=%d", cfg->store.url, store_schema_version(st));
+	store_close(st);
+	return rc == STORE_OK ? 0 : -1;
+}
+
+/* In the child: keep only this worker's descriptors, restore signals. */
+static void child_setup(struct master *m, const struct child *c)
+{
+	sigset_t none;
+	char name[32];
+
+	sigemptyset(&none);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int w = 0; w < m->nsmtp; w++)
+		for (size_t i = 0; i < m->nlisten; i++)
+			if (!(c->kind == WORKER_SMTP && w == c->index))
+				close(m->smtp_fds[w][i]);
+	if (c->kind != WORKER_HTTP)
+		close(m->http_fd);
+	if (c->kind == WORKER_DELIVERY)
+		close(m->nudge[1]);
+	else
+		close(m->nudge[0]);
+	if (c->kind == WORKER_SMTP)
+		(void)str_fmt(name, sizeof(name), "smtp/%d", c->index);
+	else
+		(void)str_copy(name, sizeof(name), kind_name(c->kind));
+	log_init(name, (enum log_level)c->cfg->log.level);
+}
+
+static void publish_workers(struct master *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < MAX_CHILDREN && n < METRICS_MAX_WORKERS; i++) {
+		const struct child *c = &m->children[i];
+		if (c->kind == WORKER_NONE || c->retiring)
+			continue;
+		m->metrics->workers[n].kind = c->kind;
+		m->metrics->workers[n].index = c->index;
+		m->metrics->workers[n].pid = c->pid;
+		m->metrics->workers[n].started = c->started;
+		n++;
+	}
+	m->metrics->nworkers = n;
+}
+
+static void start_child(struct master *m, struct child *c)
+{
+	struct worker_ctx ctx = {0};
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0) {
+		log_err("fork", "kind=%s reason=\"%s\"", kind_name(c->kind), strerror(errno));
+		c->next_start = time_now() + 1;
+		return;
+	}
+	if (pid == 0) {
+		child_setup(m, c);
+		ctx.cfg = c->cfg;
+		ctx.metrics = m->metrics;
+		ctx.index = c->index;
+		ctx.http_fd = m->http_fd;
+		ctx.nudge_rd = m->nudge[0];
+		ctx.nudge_wr = m->nudge[1];
+		if (c->kind == WORKER_SMTP) {
+			ctx.smtp_fds = m->smtp_fds[c->index];
+			ctx.nsmtp_fds = m->nlisten;
+			_exit(smtp_worker_main(&ctx));
+		}
+		if (c->kind == WORKER_DELIVERY)
+			_exit(delivery_worker_main(&ctx));
+		_exit(http_worker_main(&ctx));
+	}
+	c->pid = pid;
+	c->started = time_now();
+	log_info("worker_start", "kind=%s index=%d worker_pid=%ld", kind_name(c->kind), c->index,
+		 (long)pid);
+	publish_workers(m);
+}
+
+static struct child *add_child(struct master *m, int kind, int index)
+{
+	for (size_t i = 0; i < MAX_CHILDREN; i++) {
+		struct child *c = &m->children[i];
+		if (c->kind != WORKER_NONE)
+			continue;
+		memset(c, 0, sizeof(*c));
+		c->kind = kind;
+		c->index = index;
+		c->cfg = m->cfg;
+		return c;
+	}
+	return NULL;
+}
+
+static void add_generation(struct master *m)
+{
+	for (int i = 0; i < m->nsmtp; i++)
+		add_child(m, WORKER_SMTP, i);
+	add_child(m, WORKER_DELIVERY, 0);
+	add_child(m, WORKER_HTTP, 0);
+}
+
+static void reap(struct master *m)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < MAX_CHILDREN; i++) {
+			struct child *c = &m->children[i];
+			int64_t now = time_now();
+			bool clean;
+
+			if (c->kind == WORKER_NONE || c->pid != pid)
+				continue;
+			clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+			if (WIFSIGNALED(status))
+				log_msg(m->stopping || c->retiring ? LOG_INFO : LOG_ERR,
+					"worker_exit", "kind=%s index=%d worker_pid=%ld signal=%d",
+					kind_name(c->kind), c->index, (long)pid,
+					WTERMSIG(status));
+			else
+				log_msg(clean || m->stopping ? LOG_INFO : LOG_ERR, "worker_exit",
+					"kind=%s index=%d worker_pid=%ld status=%d",
+					kind_name(c->kind), c->index, (long)pid,
+					WEXITSTATUS(status));
+			c->pid = 0;
+			if (c->retiring || m->stopping) {
+				if (c->retiring)
+					c->kind = WORKER_NONE;
+				break;
+			}
+			metrics_add(m->metrics, M_WORKER_RESTARTS, 1);
+			if (now - c->started < CRASH_LOOP_S)
+				c->fast_deaths++;
+			else
+				c->fast_deaths = 0;
+			/* 0, 1, 2, 4 ... seconds: a crash loop must not spin. */
+			c->next_start = now;
+			if (c->fast_deaths > 1) {
+				int64_t d = (int64_t)1 << (c->fast_deaths - 2);
+				c->next_start = now + (d > RESTART_DELAY_MAX_S ? RESTART_DELAY_MAX_S : d);
+			}
+			break;
+		}
+	}
+	publish_workers(m);
+}
+
+static size_t live_children(const struct master *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < MAX_CHILDREN; i++)
+		if (m->children[i].kind != WORKER_NONE && m->children[i].pid > 0)
+			n++;
+	return n;
+}
+
+static void signal_all(struct master *m, int sig, bool only_retiring)
+{
+	for (size_t i = 0; i < MAX_CHILDREN; i++) {
+		const struct child *c = &m->children[i];
+		if (c->kind != WORKER_NONE && c->pid > 0 && (!only_retiring || c->retiring))
+			kill(c->pid, sig);
+	}
+}
+
+static bool listeners_equal(const struct config *a, const struct config *b)
+{
+	if (a->smtp.nlisten != b->smtp.nlisten || strcmp(a->http.listen, b->http.listen))
+		return false;
+	for (size_t i = 0; i < a->smtp.nlisten; i++)
+		if (strcmp(a->smtp.listen[i], b->smtp.listen[i]))
+			return false;
+	return a->smtp.workers == b->smtp.workers;
+}
+
+/* SIGHUP: a new generation of workers with the new configuration; the old
+ * one drains. A configuration that does not parse changes nothing. */
+static void reload(struct master *m)
+{
+	struct config *ncfg = malloc(sizeof(*ncfg));
+	char err[1024];
+
+	if (!ncfg) {
+		log_err("reload", "reason=\"out of memory\"");
+		return;
+	}
+	if (config_load(m->cfg->path, ncfg, err, sizeof(err)) < 0) {
+		log_err("reload", "status=refused reason=\"%s\"", err);
+		free(ncfg);
+		return;
+	}
+	if (!listeners_equal(m->cfg, ncfg)) {
+		log_warn("reload", "reason=\"listener or worker count changes need a restart; "
+				   "keeping the old ones\"");
+		memcpy(ncfg->smtp.listen, m->cfg->smtp.listen, sizeof(ncfg->smtp.listen));
+		ncfg->smtp.nlisten = m->cfg->smtp.nlisten;
+		memcpy(ncfg->http.listen, m->cfg->http.listen, sizeof(ncfg->http.listen));
+		ncfg->smtp.workers = m->cfg->smtp.workers;
+	}
+	/* The old struct stays alive: nothing in the master frees a config that a
+	 * child slot may still point to until that slot is gone. Reloads are rare;
+	 * the few KiB this keeps are the price of never freeing under a reader. */
+	m->cfg = ncfg;
+	log_init("master", (enum log_level)ncfg->log.level);
+	for (size_t i = 0; i < MAX_CHILDREN; i++) {
+		struct child *c = &m->children[i];
+		if (c->kind == WORKER_NONE)
+			continue;
+		c->retiring = true;
+		if (c->pid == 0)
+			c->kind = WORKER_NONE;
+	}
+	signal_all(m, SIGTERM, true);
+	add_generation(m);
+	log_info("reload", "status=ok config=%s", m->cfg->path);
+}
+
+int master_run(const struct config *cfg0)
+{
+	struct master m;
+	sigset_t set;
+	int64_t stop_deadline = 0;
+	long ncpu;
+
+	memset(&m, 0, sizeof(m));
+	m.cfg = malloc(sizeof(*m.cfg));
+	if (!m.cfg)
+		fatal("out of memory");
+	memcpy(m.cfg, cfg0, sizeof(*m.cfg));
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	m.nsmtp = m.cfg->smtp.workers ? (int)m.cfg->smtp.workers : (int)(ncpu > 0 ? ncpu : 1);
+	if (m.nsmtp > MAX_SMTP_WORKERS)
+		m.nsmtp = MAX_SMTP_WORKERS;
+
+	/* Signals are handled synchronously with sigtimedwait(). */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (bind_all(&m) < 0)
+		return 1;
+	if (prepare_and_drop(m.cfg) < 0 || prepare_store(m.cfg) < 0)
+		return 1;
+	if (pipe2(m.nudge, O_NONBLOCK | O_CLOEXEC) < 0)
+		fatal("pipe: %s", strerror(errno));
+	m.metrics = metrics_new();
+	m.metrics->started = time_now();
+	add_generation(&m);
+	log_info("ready", "smtp=%s smtp_workers=%d http=%s pid=%ld", m.cfg->smtp.listen[0],
+		 m.nsmtp, m.cfg->http.listen, (long)getpid());
+
+	for (;;) {
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		siginfo_t info;
+		int sig;
+		int64_t now = time_now();
+
+		if (!m.stopping) {
+			for (size_t i = 0; i < MAX_CHILDREN; i++) {
+				struct child *c = &m.children[i];
+				if (c->kind != WORKER_NONE && !c->retiring && c->pid == 0 &&
+				    c->next_start <= now)
+					start_child(&m, c);
+			}
+		} else {
+			if (live_children(&m) == 0)
+				break;
+			if (now >= stop_deadline) {
+				log_warn("stop", "reason=\"drain deadline passed\" killing=%zu",
+					 live_children(&m));
+				signal_all(&m, SIGKILL, false);
+				stop_deadline = now + 5;
+			}
+		}
+		sig = sigtimedwait(&set, &info, &ts);
+		if (sig == SIGCHLD) {
+			reap(&m);
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			if (!m.stopping) {
+				log_info("stop", "signal=%d workers=%zu", sig, live_children(&m));
+				m.stopping = true;
+				stop_deadline = now + STOP_DEADLINE_S;
+				signal_all(&m, SIGTERM, false);
+			}
+		} else if (sig == SIGHUP && !m.stopping) {
+			reload(&m);
+		}
+	}
+	log_info("stopped", "pid=%ld", (long)getpid());
+	return 0;
+}

@@ -1,3 +1,1025 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-typedef int mxg_placeholder_t;
+#include "smtp/session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "smtp/addr.h"
+#include "smtp/data.h"
+
+/* Room kept in front of the body for our trace header (Received:). */
+#define TRACE_HEADROOM 2048
+/* Stop reading while this much of our replies is unsent (a client that
+ * pipelines without reading must not make us buffer without bound). */
+#define OUTPUT_HIGH_WATER (256 * 1024)
+/* BDAT chunk sizes are parsed as at most this many digits. */
+#define BDAT_SIZE_DIGITS 12
+
+enum smtp_state {
+	ST_GREET = 1 << 0, /* banner sent, no HELO/EHLO yet */
+	ST_IDLE = 1 << 1,  /* HELO/EHLO done, no transaction */
+	ST_MAIL = 1 << 2,  /* MAIL accepted, no recipient yet */
+	ST_RCPT = 1 << 3,  /* at least one recipient accepted */
+	ST_DATA = 1 << 4,  /* reading DATA content */
+	ST_BDAT = 1 << 5,  /* reading a BDAT chunk */
+	ST_QUIT = 1 << 6,  /* closing */
+};
+#define ST_ANY_CMD (ST_GREET | ST_IDLE | ST_MAIL | ST_RCPT)
+
+static const char *state_name(enum smtp_state st)
+{
+	switch (st) {
+	case ST_GREET:
+		return "greet";
+	case ST_IDLE:
+		return "idle";
+	case ST_MAIL:
+		return "mail";
+	case ST_RCPT:
+		return "rcpt";
+	case ST_DATA:
+		return "data";
+	case ST_BDAT:
+		return "bdat";
+	case ST_QUIT:
+		return "quit";
+	}
+	return "?";
+}
+
+struct smtp_tx_rcpt {
+	char addr[STORE_ADDR_LEN];
+	int64_t mailbox_id;
+};
+
+/* One mail transaction: MAIL .. end of DATA/BDAT, or RSET. */
+struct smtp_tx {
+	char qid[QUEUE_ID_LEN + 1];
+	struct smtp_path from;
+	bool body_8bit;
+	bool smtputf8;
+	int64_t declared_size;
+	struct smtp_tx_rcpt *rcpts;
+	size_t nrcpts;
+	char pending_rcpt[STORE_ADDR_LEN]; /* RCPT being looked up */
+	bool bdat;			   /* BDAT used: DATA is no longer allowed */
+	bool bdat_no_rcpt;		   /* BDAT without recipients: consume, refuse */
+	struct buf body;
+	struct smtp_data dec;
+	struct store_message msg;
+	struct store_msg_rcpt *mrcpts;
+	int64_t started_us;
+};
+
+struct smtp_session {
+	struct smtp_env *env;
+	struct smtp_session *prev, *next;
+	struct bufferevent *bev;
+	uint64_t sid;
+	char client[INET6_ADDRSTRLEN + 8]; /* address as text */
+	bool client_v6;
+	uint16_t client_port;
+	char helo[256];
+	bool esmtp;
+	enum smtp_state state;
+	unsigned nerrors;
+	unsigned ncommands;
+	unsigned nmessages;
+	bool waiting;	 /* an async store job is in flight */
+	bool dead;	 /* connection gone; free when the job returns */
+	bool discarding; /* skipping the rest of an over-long line */
+	bool drain;	 /* close at the next idle point */
+	int64_t bdat_remaining;
+	bool bdat_last;
+	struct smtp_tx *tx;
+};
+
+static void session_process(struct smtp_session *s);
+static void session_free(struct smtp_session *s);
+
+/* ---- replies and state ------------------------------------------------ */
+
+static void reply(struct smtp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void reply(struct smtp_session *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void enter_state(struct smtp_session *s, enum smtp_state st)
+{
+	if (s->state == st)
+		return;
+	log_debug("smtp_state", "sid=%d.%llu from=%s to=%s", s->env->worker,
+		  (unsigned long long)s->sid, state_name(s->state), state_name(st));
+	s->state = st;
+}
+
+/* Always called right after a reply: the session is freed by on_write once
+ * that reply is sent, never synchronously, so callers may still touch s. */
+static void close_after_flush(struct smtp_session *s)
+{
+	enter_state(s, ST_QUIT);
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_enable(s->bev, EV_WRITE);
+}
+
+/* Counts a client error; past the limit the session ends. Returns true if
+ * the session is closing. */
+static bool count_error(struct smtp_session *s)
+{
+	metrics_add(s->env->metrics, M_SMTP_PROTOCOL_ERRORS, 1);
+	if (++s->nerrors < (unsigned)s->env->cfg->smtp.max_errors)
+		return false;
+	reply(s, "421 4.7.0 %s Error: too many errors", s->env->cfg->node.hostname);
+	log_info("smtp_limit", "sid=%d.%llu client=%s limit=errors count=%u", s->env->worker,
+		 (unsigned long long)s->sid, s->client, s->nerrors);
+	close_after_flush(s);
+	return true;
+}
+
+/* ---- transactions ----------------------------------------------------- */
+
+static struct smtp_tx *smtp_tx_new(struct smtp_session *s)
+{
+	const struct config *cfg = s->env->cfg;
+	struct smtp_tx *tx = calloc(1, sizeof(*tx));
+
+	if (!tx)
+		return NULL;
+	tx->rcpts = calloc((size_t)cfg->smtp.max_recipients, sizeof(*tx->rcpts));
+	if (!tx->rcpts) {
+		free(tx);
+		return NULL;
+	}
+	queue_id_new(tx->qid);
+	buf_init(&tx->body, (size_t)cfg->smtp.max_message_size, TRACE_HEADROOM);
+	tx->started_us = time_mono_us();
+	return tx;
+}
+
+/* The one way a transaction ends: RSET, EHLO, end of DATA, errors, close. */
+static void smtp_tx_free(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (!tx)
+		return;
+	buf_free(&tx->body);
+	free(tx->mrcpts);
+	free(tx->rcpts);
+	free(tx);
+	s->tx = NULL;
+	s->bdat_remaining = 0;
+	s->bdat_last = false;
+	if (s->state & (ST_MAIL | ST_RCPT | ST_DATA | ST_BDAT))
+		enter_state(s, ST_IDLE);
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+struct smtp_cmd {
+	const char *verb;
+	unsigned states; /* where the command is allowed */
+	const char *bad_sequence;
+	void (*run)(struct smtp_session *s, const char *args);
+};
+
+static void cmd_helo_common(struct smtp_session *s, const char *args, bool esmtp)
+{
+	size_t n = strlen(args);
+
+	if (n == 0 || strchr(args, ' ')) {
+		reply(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		count_error(s);
+		return;
+	}
+	smtp_tx_free(s);
+	(void)str_copyn(s->helo, sizeof(s->helo), args, n);
+	for (char *p = s->helo; *p; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p >= 0x7f || *p == '(' ||
+		    *p == ')')
+			*p = '?';
+	s->esmtp = esmtp;
+	enter_state(s, ST_IDLE);
+}
+
+static void cmd_helo(struct smtp_session *s, const char *args)
+{
+	cmd_helo_common(s, args, false);
+	if (s->state == ST_IDLE)
+		reply(s, "250 %s", s->env->cfg->node.hostname);
+}
+
+static void cmd_ehlo(struct smtp_session *s, const char *args)
+{
+	const struct config *cfg = s->env->cfg;
+
+	cmd_helo_common(s, args, true);
+	if (s->state != ST_IDLE)
+		return;
+	reply(s, "250-%s", cfg->node.hostname);
+	reply(s, "250-PIPELINING");
+	reply(s, "250-SIZE %lld", (long long)cfg->smtp.max_message_size);
+	reply(s, "250-8BITMIME");
+	reply(s, "250-SMTPUTF8");
+	reply(s, "250-ENHANCEDSTATUSCODES");
+	reply(s, "250 CHUNKING");
+}
+
+static void cmd_mail(struct smtp_session *s, const char *args)
+{
+	const struct config *cfg = s->env->cfg;
+	struct smtp_path from;
+	char key[32], val[64];
+	bool smtputf8 = false, body8 = false;
+	int64_t size = 0;
+	int r;
+
+	if (s->drain) {
+		reply(s, "421 4.3.2 %s Service shutting down, try again later", cfg->node.hostname);
+		close_after_flush(s);
+		return;
+	}
+	if (!str_case_prefix(args, "FROM:")) {
+		reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		count_error(s);
+		return;
+	}
+	args += 5;
+	while (*args == ' ')
+		args++;
+	r = smtp_path_parse(&args, true, &from);
+	if (r < 0 || from.no_domain) {
+		reply(s, "501 5.1.7 Bad sender address syntax");
+		count_error(s);
+		return;
+	}
+	if (*args && *args != ' ') {
+		reply(s, "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]");
+		count_error(s);
+		return;
+	}
+	while ((r = smtp_param_next(&args, key, sizeof(key), val, sizeof(val))) > 0) {
+		if (!s->esmtp) {
+			reply(s, "555 5.5.4 Parameters need EHLO");
+			count_error(s);
+			return;
+		}
+		if (!strcasecmp(key, "SIZE")) {
+			if (parse_int64(val, 0, INT64_MAX, &size) < 0) {
+				reply(s, "501 5.5.4 Bad SIZE parameter");
+				count_error(s);
+				return;
+			}
+		} else if (!strcasecmp(key, "BODY")) {
+			if (!strcasecmp(val, "8BITMIME"))
+				body8 = true;
+			else if (strcasecmp(val, "7BIT") != 0) {
+				reply(s, "555 5.5.4 Unsupported BODY type");
+				count_error(s);
+				return;
+			}
+		} else if (!strcasecmp(key, "SMTPUTF8") && !val[0]) {
+			smtputf8 = true;
+		} else {
+			reply(s, "555 5.5.4 Unsupported option: %.32s", key);
+			count_error(s);
+			return;
+		}
+	}
+	if (r < 0) {
+		reply(s, "501 5.5.4 Bad MAIL parameter syntax");
+		count_error(s);
+		return;
+	}
+	if (from.utf8 && !smtputf8) {
+		reply(s, "553 5.6.7 Non-ASCII sender address needs SMTPUTF8");
+		count_error(s);
+		return;
+	}
+	if (size > cfg->smtp.max_message_size) {
+		reply(s, "552 5.3.4 Message size exceeds fixed limit of %lld bytes",
+		      (long long)cfg->smtp.max_message_size);
+		return;
+	}
+	s->tx = smtp_tx_new(s);
+	if (!s->tx) {
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		reply(s, "451 4.3.0 Error: out of memory, try again later");
+		return;
+	}
+	s->tx->from = from;
+	s->tx->smtputf8 = smtputf8;
+	s->tx->body_8bit = body8;
+	s->tx->declared_size = size;
+	enter_state(s, ST_MAIL);
+	reply(s, "250 2.1.0 Ok");
+}
+
+static void rcpt_done(int rc, const struct store_rcpt *r, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct smtp_tx *tx = s->tx;
+	char q[STORE_ADDR_LEN + 8];
+
+	s->waiting = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	log_quote(q, sizeof(q), tx->pending_rcpt);
+	if (rc != STORE_OK) {
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		reply(s, "451 4.3.0 <%s>: Temporary lookup failure, try again later",
+		      tx->pending_rcpt);
+		log_warn("rcpt_tempfail", "qid=%s client=%s rcpt=%s", tx->qid, s->client, q);
+	} else if (r->cls == STORE_RCPT_LOCAL) {
+		bool dup = false;
+		for (size_t i = 0; i < tx->nrcpts; i++)
+			if (!strcmp(tx->rcpts[i].addr, tx->pending_rcpt))
+				dup = true;
+		if (!dup) {
+			struct smtp_tx_rcpt *slot = &tx->rcpts[tx->nrcpts++];
+			(void)str_copy(slot->addr, sizeof(slot->addr), tx->pending_rcpt);
+			slot->mailbox_id = r->mailbox_id;
+		}
+		metrics_add(s->env->metrics, M_SMTP_RCPTS_ACCEPTED, 1);
+		enter_state(s, ST_RCPT);
+		reply(s, "250 2.1.5 Ok");
+	} else {
+		bool unknown = r->cls == STORE_RCPT_UNKNOWN_MAILBOX;
+		metrics_add(s->env->metrics, M_SMTP_RCPTS_REJECTED, 1);
+		if (unknown)
+			reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown",
+			      tx->pending_rcpt);
+		else
+			reply(s, "554 5.7.1 <%s>: Relay access denied", tx->pending_rcpt);
+		log_info("rcpt_reject", "qid=%s client=%s rcpt=%s reason=%s", tx->qid, s->client,
+			 q, unknown ? "unknown_mailbox" : "relay_denied");
+		if (count_error(s))
+			return;
+	}
+	session_process(s);
+}
+
+static void cmd_rcpt(struct smtp_session *s, const char *args)
+{
+	struct smtp_tx *tx = s->tx;
+	struct smtp_path to;
+	char key[32], val[64];
+	int r;
+
+	if (!str_case_prefix(args, "TO:")) {
+		reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		count_error(s);
+		return;
+	}
+	args += 3;
+	while (*args == ' ')
+		args++;
+	r = smtp_path_parse(&args, false, &to);
+	if (r < 0 || (*args && *args != ' ')) {
+		reply(s, "501 5.1.3 Bad recipient address syntax");
+		count_error(s);
+		return;
+	}
+	r = smtp_param_next(&args, key, sizeof(key), val, sizeof(val));
+	if (r != 0) {
+		reply(s, r < 0 ? "501 5.5.4 Bad RCPT parameter syntax"
+			       : "555 5.5.4 Unsupported RCPT option");
+		count_error(s);
+		return;
+	}
+	if (to.utf8 && !tx->smtputf8) {
+		reply(s, "553 5.6.7 Non-ASCII recipient address needs SMTPUTF8");
+		count_error(s);
+		return;
+	}
+	if (to.no_domain) {
+		reply(s, "550 5.1.1 <postmaster>: use postmaster@ a hosted domain");
+		count_error(s);
+		return;
+	}
+	if (tx->nrcpts >= (size_t)s->env->cfg->smtp.max_recipients) {
+		reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	(void)str_copy(tx->pending_rcpt, sizeof(tx->pending_rcpt), to.addr);
+	if (store_async_lookup(s->env->store, to.addr, rcpt_done, s) < 0) {
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		reply(s, "451 4.3.0 Error: out of memory, try again later");
+		return;
+	}
+	s->waiting = true;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+static void start_content(struct smtp_session *s, bool dot_mode)
+{
+	smtp_data_init(&s->tx->dec, &s->tx->body, dot_mode);
+	bufferevent_set_timeouts(s->bev,
+				 &(struct timeval){.tv_sec = s->env->cfg->smtp.timeout_data},
+				 &(struct timeval){.tv_sec = s->env->cfg->smtp.timeout_command});
+}
+
+static void cmd_data(struct smtp_session *s, const char *args)
+{
+	if (*args) {
+		reply(s, "501 5.5.4 Syntax: DATA");
+		count_error(s);
+		return;
+	}
+	if (s->tx->bdat) {
+		reply(s, "503 5.5.1 Error: DATA after BDAT");
+		count_error(s);
+		return;
+	}
+	if (s->state != ST_RCPT) {
+		reply(s, "554 5.5.1 Error: no valid recipients");
+		count_error(s);
+		return;
+	}
+	start_content(s, true);
+	enter_state(s, ST_DATA);
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void cmd_bdat(struct smtp_session *s, const char *args)
+{
+	const char *p = args;
+	char num[BDAT_SIZE_DIGITS + 1];
+	size_t n = 0;
+	int64_t size;
+
+	while (*p >= '0' && *p <= '9' && n < BDAT_SIZE_DIGITS)
+		num[n++] = *p++;
+	num[n] = '\0';
+	if (n == 0 || (*p && *p != ' ') || parse_int64(num, 0, INT64_MAX, &size) < 0) {
+		/* We cannot know how many bytes follow: the session is lost. */
+		reply(s, "501 5.5.4 Syntax: BDAT size [LAST]; closing connection");
+		close_after_flush(s);
+		return;
+	}
+	while (*p == ' ')
+		p++;
+	if (*p && strcasecmp(p, "LAST") != 0) {
+		reply(s, "501 5.5.4 Syntax: BDAT size [LAST]; closing connection");
+		close_after_flush(s);
+		return;
+	}
+	s->bdat_last = *p != '\0';
+	s->bdat_remaining = size;
+	if (!s->tx->bdat) {
+		s->tx->bdat = true;
+		s->tx->bdat_no_rcpt = s->state != ST_RCPT;
+		start_content(s, false);
+	}
+	enter_state(s, ST_BDAT);
+}
+
+static void cmd_rset(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	smtp_tx_free(s);
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void cmd_noop(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void cmd_vrfy(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	reply(s, "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void cmd_help(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT");
+}
+
+static void cmd_quit(struct smtp_session *s, const char *args)
+{
+	(void)args;
+	reply(s, "221 2.0.0 Bye");
+	close_after_flush(s);
+}
+
+static const struct smtp_cmd smtp_cmds[] = {
+	{"EHLO", ST_ANY_CMD, NULL, cmd_ehlo},
+	{"HELO", ST_ANY_CMD, NULL, cmd_helo},
+	{"MAIL", ST_IDLE, NULL, cmd_mail},
+	{"RCPT", ST_MAIL | ST_RCPT, "503 5.5.1 Error: need MAIL command", cmd_rcpt},
+	{"DATA", ST_MAIL | ST_RCPT, "503 5.5.1 Error: need RCPT command", cmd_data},
+	{"BDAT", ST_MAIL | ST_RCPT, "503 5.5.1 Error: need MAIL command", cmd_bdat},
+	{"RSET", ST_ANY_CMD, NULL, cmd_rset},
+	{"NOOP", ST_ANY_CMD, NULL, cmd_noop},
+	{"VRFY", ST_ANY_CMD, NULL, cmd_vrfy},
+	{"HELP", ST_ANY_CMD, NULL, cmd_help},
+	{"QUIT", ST_ANY_CMD, NULL, cmd_quit},
+};
+
+static void dispatch(struct smtp_session *s, char *line)
+{
+	const struct smtp_cmd *cmd = NULL;
+	size_t vlen = strcspn(line, " ");
+	const char *args = line + vlen;
+
+	while (*args == ' ')
+		args++;
+	s->ncommands++;
+	if (s->ncommands > (unsigned)s->env->cfg->smtp.max_commands) {
+		reply(s, "421 4.7.0 %s Error: too many commands", s->env->cfg->node.hostname);
+		close_after_flush(s);
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(smtp_cmds); i++) {
+		if (strlen(smtp_cmds[i].verb) == vlen &&
+		    !strncasecmp(line, smtp_cmds[i].verb, vlen)) {
+			cmd = &smtp_cmds[i];
+			break;
+		}
+	}
+	if (!cmd) {
+		reply(s, "500 5.5.2 Error: command not recognized");
+		count_error(s);
+		return;
+	}
+	if (!(cmd->states & s->state)) {
+		const char *why = cmd->bad_sequence;
+		if (s->state == ST_GREET)
+			why = "503 5.5.1 Error: send HELO/EHLO first";
+		else if (!why)
+			why = "503 5.5.1 Error: nested MAIL command";
+		reply(s, "%s", why);
+		count_error(s);
+		return;
+	}
+	cmd->run(s, args);
+}
+
+/* ---- end of message ----------------------------------------------------- */
+
+static void message_done(int rc, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct smtp_tx *tx = s->tx;
+	struct smtp_env *env = s->env;
+	char from[STORE_ADDR_LEN + 8];
+	int64_t ms = (time_mono_us() - tx->started_us) / 1000;
+
+	s->waiting = false;
+	log_quote(from, sizeof(from), tx->from.addr);
+	if (rc == STORE_OK) {
+		metrics_add(env->metrics, M_SMTP_MESSAGES_ACCEPTED, 1);
+		metrics_add(env->metrics, M_SMTP_BYTES_ACCEPTED, (int64_t)tx->body.len);
+		if (env->nudge_wr >= 0 && write(env->nudge_wr, "", 1) < 0) {
+			/* a full pipe means the delivery worker is already nudged */
+		}
+		log_info("accepted", "qid=%s client=%s from=%s nrcpt=%zu size=%zu ms=%lld%s",
+			 tx->qid, s->client, from, tx->nrcpts, tx->body.len, (long long)ms,
+			 s->dead ? " client_gone=yes" : "");
+		if (!s->dead)
+			reply(s, "250 2.0.0 Ok: queued as %s", tx->qid);
+		s->nmessages++;
+	} else {
+		metrics_add(env->metrics, M_SMTP_TEMPFAILS, 1);
+		log_warn("tempfail", "qid=%s client=%s from=%s reason=store rc=%d", tx->qid,
+			 s->client, from, rc);
+		if (!s->dead)
+			reply(s, "451 4.3.0 Error: queue file write error, try again later");
+	}
+	smtp_tx_free(s);
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	if (s->drain) {
+		reply(s, "421 4.3.2 %s Service shutting down", env->cfg->node.hostname);
+		close_after_flush(s);
+		return;
+	}
+	session_process(s);
+}
+
+static int add_trace_header(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const struct config *cfg = s->env->cfg;
+	char hdr[TRACE_HEADROOM], date[64], forpart[STORE_ADDR_LEN + 16] = "";
+	const char *proto = tx->smtputf8 ? "UTF8SMTP" : (s->esmtp ? "ESMTP" : "SMTP");
+
+	rfc5322_date(time_now(), date, sizeof(date));
+	if (tx->nrcpts == 1)
+		(void)str_fmt(forpart, sizeof(forpart), "\r\n\tfor <%s>", tx->rcpts[0].addr);
+	if (str_fmt(hdr, sizeof(hdr),
+		    "Received: from %s ([%s%s])\r\n\tby %s (mxguard) with %s id %s%s;\r\n\t%s\r\n",
+		    s->helo, s->client_v6 ? "IPv6:" : "", s->client, cfg->node.hostname, proto,
+		    tx->qid, forpart, date) < 0)
+		return -ENAMETOOLONG;
+	return buf_prepend(&tx->body, hdr, strlen(hdr));
+}
+
+/* The message is complete: refuse it, or commit it and reply when durable. */
+static void end_of_message(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const struct config *cfg = s->env->cfg;
+	unsigned f = tx->dec.flags;
+
+	bufferevent_set_timeouts(s->bev, &(struct timeval){.tv_sec = cfg->smtp.timeout_command},
+				 &(struct timeval){.tv_sec = cfg->smtp.timeout_command});
+	if (tx->bdat_no_rcpt || tx->nrcpts == 0) {
+		reply(s, "554 5.5.1 Error: no valid recipients");
+		smtp_tx_free(s);
+		return;
+	}
+	if (f & SMTP_DATA_NOMEM) {
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		reply(s, "451 4.3.0 Error: out of memory, try again later");
+		smtp_tx_free(s);
+		return;
+	}
+	if (f & SMTP_DATA_TOO_BIG) {
+		metrics_add(s->env->metrics, M_SMTP_MESSAGES_REJECTED, 1);
+		log_info("reject", "qid=%s client=%s reason=too_big size=%zu", tx->qid, s->client,
+			 tx->dec.total);
+		reply(s, "552 5.3.4 Message size exceeds fixed limit of %lld bytes",
+		      (long long)cfg->smtp.max_message_size);
+		smtp_tx_free(s);
+		return;
+	}
+	if ((f & (SMTP_DATA_BARE_LF | SMTP_DATA_BARE_CR)) && cfg->smtp.reject_bare_lf) {
+		metrics_add(s->env->metrics, M_SMTP_MESSAGES_REJECTED, 1);
+		log_info("reject", "qid=%s client=%s reason=bare_%s", tx->qid, s->client,
+			 (f & SMTP_DATA_BARE_LF) ? "lf" : "cr");
+		reply(s, "550 5.6.0 Message contains bare %s; lines must end with CRLF "
+			 "(RFC 5321 2.3.8)",
+		      (f & SMTP_DATA_BARE_LF) ? "LF" : "CR");
+		smtp_tx_free(s);
+		count_error(s);
+		return;
+	}
+	if (add_trace_header(s) < 0) {
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		reply(s, "451 4.3.0 Error: cannot add trace header, try again later");
+		smtp_tx_free(s);
+		return;
+	}
+	tx->mrcpts = calloc(tx->nrcpts, sizeof(*tx->mrcpts));
+	if (!tx->mrcpts) {
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		reply(s, "451 4.3.0 Error: out of memory, try again later");
+		smtp_tx_free(s);
+		return;
+	}
+	for (size_t i = 0; i < tx->nrcpts; i++) {
+		tx->mrcpts[i].address = tx->rcpts[i].addr;
+		tx->mrcpts[i].mailbox_id = tx->rcpts[i].mailbox_id;
+	}
+	(void)str_copy(tx->msg.queue_id, sizeof(tx->msg.queue_id), tx->qid);
+	tx->msg.sender = tx->from.addr;
+	tx->msg.client_addr = s->client;
+	tx->msg.helo = s->helo;
+	tx->msg.received_at = time_now();
+	tx->msg.flags = (tx->body_8bit || (f & SMTP_DATA_8BIT) ? STORE_MSG_8BITMIME : 0) |
+			(tx->smtputf8 ? STORE_MSG_SMTPUTF8 : 0);
+	tx->msg.rcpts = tx->mrcpts;
+	tx->msg.nrcpts = tx->nrcpts;
+	tx->msg.data = buf_data(&tx->body);
+	tx->msg.len = tx->body.len;
+	if (store_async_commit(s->env->store, &tx->msg, message_done, s) < 0) {
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		reply(s, "451 4.3.0 Error: out of memory, try again later");
+		smtp_tx_free(s);
+		return;
+	}
+	s->waiting = true;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+/* ---- input ------------------------------------------------------------ */
+
+/* Feeds buffered content to the decoder. Returns true when the DATA end
+ * marker or the end of the BDAT chunk was reached. */
+static bool feed_content(struct smtp_session *s, struct evbuffer *in)
+{
+	struct evbuffer_iovec vec[16];
+	int nvec;
+	bool done = false;
+
+	while (!done && evbuffer_get_length(in) > 0) {
+		size_t want = evbuffer_get_length(in), consumed = 0;
+
+		if (s->state == ST_BDAT && (int64_t)want > s->bdat_remaining)
+			want = (size_t)s->bdat_remaining;
+		nvec = evbuffer_peek(in, (ev_ssize_t)want, NULL, vec, ARRAY_LEN(vec));
+		if (nvec > (int)ARRAY_LEN(vec))
+			nvec = ARRAY_LEN(vec);
+		for (int i = 0; i < nvec && !done && consumed < want; i++) {
+			size_t len = vec[i].iov_len, used = 0;
+			if (len > want - consumed)
+				len = want - consumed;
+			if (smtp_data_feed(&s->tx->dec, vec[i].iov_base, len, &used) == 1)
+				done = true;
+			consumed += used;
+		}
+		evbuffer_drain(in, consumed);
+		if (s->state == ST_BDAT) {
+			s->bdat_remaining -= (int64_t)consumed;
+			if (s->bdat_remaining == 0)
+				done = true;
+		}
+		if (consumed == 0)
+			break;
+	}
+	if (s->state == ST_BDAT && s->bdat_remaining == 0)
+		done = true;
+	return done;
+}
+
+static void content_complete(struct smtp_session *s)
+{
+	if (s->state == ST_DATA) {
+		end_of_message(s);
+		return;
+	}
+	/* a BDAT chunk */
+	enter_state(s, s->tx->bdat_no_rcpt ? ST_MAIL : ST_RCPT);
+	if (!s->bdat_last) {
+		if (s->tx->bdat_no_rcpt)
+			reply(s, "554 5.5.1 Error: no valid recipients");
+		else
+			reply(s, "250 2.0.0 %lld octets received",
+			      (long long)s->tx->dec.total);
+		return;
+	}
+	smtp_data_finish(&s->tx->dec);
+	end_of_message(s);
+}
+
+/* Runs every complete command (or content) that is buffered, until the
+ * input runs dry or an async job makes us wait. */
+static void session_process(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t maxline = (size_t)s->env->cfg->smtp.max_line_length;
+
+	while (!s->waiting && !s->dead && s->state != ST_QUIT) {
+		struct evbuffer_ptr eol;
+		size_t eol_len = 0, n;
+		char *line;
+
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > OUTPUT_HIGH_WATER) {
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
+		if (s->state & (ST_DATA | ST_BDAT)) {
+			if (s->state == ST_BDAT && s->bdat_remaining == 0) {
+				content_complete(s);
+				continue;
+			}
+			if (evbuffer_get_length(in) == 0)
+				break;
+			if (feed_content(s, in))
+				content_complete(s);
+			continue;
+		}
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (eol.pos < 0) {
+			size_t have = evbuffer_get_length(in);
+			if (have > maxline) {
+				/* Refuse now: never wait for the end of a hostile line. */
+				evbuffer_drain(in, have);
+				if (!s->discarding) {
+					s->discarding = true;
+					reply(s, "500 5.5.2 Error: line too long");
+					if (count_error(s))
+						return;
+				}
+			}
+			break;
+		}
+		n = (size_t)eol.pos;
+		if (s->discarding) {
+			evbuffer_drain(in, n + eol_len);
+			s->discarding = false;
+			continue;
+		}
+		if (n > maxline) {
+			evbuffer_drain(in, n + eol_len);
+			reply(s, "500 5.5.2 Error: line too long");
+			if (count_error(s))
+				return;
+			continue;
+		}
+		line = malloc(n + 1);
+		if (!line) {
+			reply(s, "421 4.3.0 %s Error: out of memory", s->env->cfg->node.hostname);
+			close_after_flush(s);
+			return;
+		}
+		evbuffer_remove(in, line, n);
+		evbuffer_drain(in, eol_len);
+		line[n] = '\0';
+		if (n && line[n - 1] == '\r')
+			line[--n] = '\0';
+		if (memchr(line, '\0', n) || memchr(line, '\r', n)) {
+			reply(s, "500 5.5.2 Error: bad character in command");
+			free(line);
+			if (count_error(s))
+				return;
+			continue;
+		}
+		dispatch(s, line);
+		free(line);
+	}
+	if (s->state != ST_QUIT && !s->dead)
+		bufferevent_enable(s->bev, EV_READ);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	session_process(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	if (s->state == ST_QUIT) {
+		if (!s->waiting)
+			session_free(s);
+		return;
+	}
+	/* Output drained: resume a session paused for back-pressure. */
+	session_process(s);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT) {
+		metrics_add(s->env->metrics, M_SMTP_TIMEOUTS, 1);
+		log_info("timeout", "sid=%d.%llu client=%s state=%s%s%s", s->env->worker,
+			 (unsigned long long)s->sid, s->client, state_name(s->state),
+			 s->tx ? " qid=" : "", s->tx ? s->tx->qid : "");
+		if ((s->state & (ST_DATA | ST_BDAT)) && !s->waiting)
+			smtp_tx_free(s);
+		reply(s, "421 4.4.2 %s Error: timeout exceeded", s->env->cfg->node.hostname);
+		bufferevent_enable(s->bev, EV_WRITE);
+		close_after_flush(s);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (s->tx && (s->state & (ST_DATA | ST_BDAT)))
+			log_info("lost_connection", "qid=%s client=%s state=%s stored=no",
+				 s->tx->qid, s->client, state_name(s->state));
+		if (s->waiting) {
+			/* the job's callback frees us */
+			s->dead = true;
+			bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+			return;
+		}
+		session_free(s);
+	}
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+int smtp_session_start(struct smtp_env *env, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	const struct config *cfg = env->cfg;
+	struct smtp_session *s;
+
+	(void)salen;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(fd);
+		return -ENOMEM;
+	}
+	s->env = env;
+	s->sid = ++env->next_sid;
+	s->state = ST_GREET;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &a6->sin6_addr, s->client, sizeof(s->client));
+		s->client_port = ntohs(a6->sin6_port);
+		s->client_v6 = true;
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &a4->sin_addr, s->client, sizeof(s->client));
+		s->client_port = ntohs(a4->sin_port);
+	} else {
+		(void)str_copy(s->client, sizeof(s->client), "unknown");
+	}
+	s->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!s->bev) {
+		close(fd);
+		free(s);
+		return -ENOMEM;
+	}
+	s->next = env->sessions;
+	if (env->sessions)
+		env->sessions->prev = s;
+	env->sessions = s;
+	env->nsessions++;
+	metrics_add(env->metrics, M_SMTP_CONNECTIONS, 1);
+	metrics_add(env->metrics, M_SMTP_SESSIONS_ACTIVE, 1);
+	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+	bufferevent_set_timeouts(s->bev, &(struct timeval){.tv_sec = cfg->smtp.timeout_command},
+				 &(struct timeval){.tv_sec = cfg->smtp.timeout_command});
+	log_info("connect", "sid=%d.%llu client=%s port=%u", env->worker,
+		 (unsigned long long)s->sid, s->client, s->client_port);
+	if (env->draining ||
+	    metrics_get(env->metrics, M_SMTP_SESSIONS_ACTIVE) > cfg->smtp.max_sessions) {
+		metrics_add(env->metrics, M_SMTP_SESSIONS_REFUSED, 1);
+		reply(s, "421 4.7.0 %s Error: too many connections, try again later",
+		      cfg->node.hostname);
+		bufferevent_enable(s->bev, EV_WRITE);
+		close_after_flush(s);
+		return 0;
+	}
+	reply(s, "220 %s %s", cfg->node.hostname, cfg->smtp.banner);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+static void session_free(struct smtp_session *s)
+{
+	struct smtp_env *env = s->env;
+
+	log_info("disconnect", "sid=%d.%llu client=%s commands=%u errors=%u messages=%u",
+		 env->worker, (unsigned long long)s->sid, s->client, s->ncommands, s->nerrors,
+		 s->nmessages);
+	smtp_tx_free(s);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		env->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	env->nsessions--;
+	metrics_add(env->metrics, M_SMTP_SESSIONS_ACTIVE, -1);
+	bufferevent_free(s->bev);
+	free(s);
+}
+
+void smtp_env_drain(struct smtp_env *env)
+{
+	struct smtp_session *s, *next;
+
+	env->draining = true;
+	for (s = env->sessions; s; s = next) {
+		next = s->next;
+		s->drain = true;
+		/* Idle sessions go now; the others after their transaction. */
+		if (!s->waiting && !s->tx && s->state != ST_QUIT) {
+			reply(s, "421 4.3.2 %s Service shutting down", env->cfg->node.hostname);
+			close_after_flush(s);
+		}
+	}
+}
+
+void smtp_env_close_all(struct smtp_env *env)
+{
+	struct smtp_session *s, *next;
+
+	for (s = env->sessions; s; s = next) {
+		next = s->next;
+		if (s->waiting) {
+			s->dead = true;
+			bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+			continue;
+		}
+		session_free(s);
+	}
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session: one inbound SMTP connection (RFC 5321, with RFC 1870 SIZE,
+ * RFC 2920 PIPELINING, RFC 3030 CHUNKING, RFC 6152 8BITMIME, RFC 6531
+ * SMTPUTF8, RFC 2034 ENHANCEDSTATUSCODES).
+ *
+ * A table-driven state machine on a libevent bufferevent. All input passes
+ * one bounded reader: a command line longer than smtp.max_line_length is
+ * refused before its end arrives; DATA and BDAT content goes through the
+ * smtp_data decoder into a buffer capped at smtp.max_message_size. Store
+ * lookups and commits run on the worker's store_async thread; while one is
+ * in flight the session stops parsing (pipelined input waits in the
+ * buffer) and resumes in the completion callback.
+ *
+ * The session and its transaction are separate objects: RSET, a new
+ * EHLO, the end of DATA/BDAT and every error path end the transaction
+ * through smtp_tx_free() only.
+ *
+ * The 250 for a message is sent only after the store has committed it.
+ */
+#ifndef MXG_SMTP_SESSION_H
+#define MXG_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+
+#include "core/config.h"
+#include "core/metrics.h"
+#include "store/store_async.h"
+
+struct smtp_session;
+
+/* What every session of one worker shares; owned by the worker. */
+struct smtp_env {
+	struct event_base *base;
+	const struct config *cfg;
+	struct metrics *metrics;
+	struct store_async *store;
+	int nudge_wr;	 /* written after each commit; -1 for none */
+	int worker;	 /* index, for session ids */
+	uint64_t next_sid;
+	bool draining;	 /* finish transactions, take no new ones */
+	struct smtp_session *sessions; /* every open session */
+	size_t nsessions;
+};
+
+/* Starts a session on an accepted socket (takes ownership of fd). */
+int smtp_session_start(struct smtp_env *env, int fd, const struct sockaddr *sa, socklen_t salen);
+/* Asks every session to close at its next idle point (SIGTERM drain). */
+void smtp_env_drain(struct smtp_env *env);
+/* Closes every session at once (end of the drain deadline). */
+void smtp_env_close_all(struct smtp_env *env);
+
+#endif
