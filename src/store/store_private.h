@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_private: what store.c shares with the backends, and nothing else
+ * sees.
+ *
+ * A backend allocates its own connection struct that embeds struct store as
+ * its FIRST member (so a struct store * converts to it), fills in ops and
+ * implements every operation of store.h. store.c validates and normalises
+ * the arguments (NULL checks, domain lower-cased, address syntax) before it
+ * calls an op, so the backends share the same input rules; the backends
+ * map their own errors to enum store_rc and describe them with
+ * store_set_error().
+ *
+ * Callback walks (the *_list and *_search operations): a callback returning
+ * a negative value stops the walk and that value is returned; a positive
+ * value stops the walk and STORE_OK is returned. A callback must not call
+ * back into the same struct store (backends may reuse cached statements).
+ */
+#ifndef MXG_STORE_PRIVATE_H
+#define MXG_STORE_PRIVATE_H
+
+#include <stdarg.h>
+
+#include "store/store.h"
+
+#define STORE_ERR_LEN 512
+
+struct store_ops {
+	const char *name;
+	void (*close)(struct store *st);
+	int (*migrate)(struct store *st);
+	int (*schema_version)(struct store *st);
+	int (*ping)(struct store *st);
+
+	int (*account_ensure)(struct store *st, const char *account, int64_t *id);
+	int (*domain_add)(struct store *st, const char *account, const char *domain);
+	int (*domain_remove)(struct store *st, const char *domain);
+	int (*domain_get)(struct store *st, const char *domain, struct store_domain *out);
+	int (*domain_list)(struct store *st, store_domain_cb cb, void *arg);
+	int (*domain_set_routes)(struct store *st, const char *domain,
+				 const struct store_route *routes, size_t n);
+	int (*domain_set_catchall)(struct store *st, const char *domain, const char *mailbox);
+
+	int (*mailbox_add)(struct store *st, const char *address);
+	int (*mailbox_remove)(struct store *st, const char *address);
+	int (*mailbox_list)(struct store *st, const char *domain, store_mailbox_cb cb, void *arg);
+	int (*alias_add)(struct store *st, const char *alias, const char *mailbox);
+	int (*alias_remove)(struct store *st, const char *alias);
+	int (*rcpt_lookup)(struct store *st, const char *address, struct store_rcpt *out);
+
+	int (*messages_commit)(struct store *st, const struct store_message *const *msgs, size_t n);
+	int (*queue_claim)(struct store *st, const char *owner, int64_t now, int64_t lease,
+			   struct store_delivery *out, size_t max, size_t *n);
+	int (*message_load)(struct store *st, int64_t message_id, void **data, size_t *len);
+	int (*queue_record)(struct store *st, const struct store_outcome *o, size_t n);
+	int (*queue_release)(struct store *st, const char *owner);
+	int (*queue_list)(struct store *st, const char *queue_id, store_queue_cb cb, void *arg);
+	int (*queue_retry)(struct store *st, const char *queue_id, int64_t now, size_t *n);
+	int (*queue_delete)(struct store *st, const char *queue_id);
+	int (*queue_count)(struct store *st, int64_t *n);
+
+	int (*log_add)(struct store *st, const struct store_log_entry *e);
+	int (*log_search)(struct store *st, const struct store_log_query *q, store_log_cb cb,
+			  void *arg);
+};
+
+/* The common head every backend connection starts with. */
+struct store {
+	const struct store_ops *ops;
+	char err[STORE_ERR_LEN];
+};
+
+/* Records a description of the last error for store_last_error(). */
+void store_set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Copies local into key, ASCII letters lower-cased (UTF-8 bytes untouched):
+ * the form local parts are compared in. */
+int store_local_key(const char *local, char *key, size_t keylen) MXG_WUR;
+
+/* Maps a callback's return value to the walk's result (see above). */
+static inline int store_cb_result(int cbrc)
+{
+	return cbrc < 0 ? cbrc : STORE_OK;
+}
+
+/* Backends. */
+int store_sqlite_open(const char *path, int busy_timeout_ms, struct store **out, char *err,
+		      size_t errlen) MXG_WUR;
+
+#endif
