@@ -406,6 +406,17 @@ static void signal_all(struct master *m, int sig, bool only_retiring)
 	}
 }
 
+/* On stop: new connections are refused at once (a load balancer moves on)
+ * while the workers finish what they have. */
+static void close_listeners(struct master *m)
+{
+	for (int w = 0; w < m->nsmtp; w++)
+		for (size_t i = 0; i < m->nlisten; i++)
+			close(m->smtp_fds[w][i]);
+	close(m->http_fd);
+	m->nlisten = 0;
+}
+
 static bool listeners_equal(const struct config *a, const struct config *b)
 {
 	if (a->smtp.nlisten != b->smtp.nlisten || strcmp(a->http.listen, b->http.listen))
@@ -527,6 +538,7 @@ int master_run(const struct config *cfg0)
 				log_info("stop", "signal=%d workers=%zu", sig, live_children(&m));
 				m.stopping = true;
 				stop_deadline = now + STOP_DEADLINE_S;
+				close_listeners(&m);
 				signal_all(&m, SIGTERM, false);
 			}
 		} else if (sig == SIGHUP && !m.stopping) {

@@ -139,7 +139,7 @@ int http_worker_main(const struct worker_ctx *ctx)
 		log_warn("startup", "reason=\"store: %s\" (readyz will say not ready)", err);
 		hw.store = NULL;
 	}
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL,
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL,
 			     handle, &hw, MHD_OPTION_LISTEN_SOCKET, ctx->http_fd,
 			     MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
@@ -152,6 +152,14 @@ int http_worker_main(const struct worker_ctx *ctx)
 	}
 	log_info("worker_ready", "kind=http listen=%s", ctx->cfg->http.listen);
 	while (sigwait(&set, &sig) != 0 || (sig != SIGTERM && sig != SIGINT)) {
+	}
+	/* The listening socket is shared with the master and with the next
+	 * generation of workers: take it back from MHD and only close our copy
+	 * (MHD_stop_daemon alone would shut it down for every process). */
+	{
+		MHD_socket lfd = MHD_quiesce_daemon(d);
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);
 	}
 	MHD_stop_daemon(d);
 	if (hw.store)

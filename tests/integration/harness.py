@@ -224,6 +224,8 @@ class Capture:
                         if tx is not None:
                             tx["rcpts"].append(cmd[8:].split(">")[0].lstrip("<"))
                         w.write(b"250 2.1.5 ok\r\n")
+                    elif verb == "DATA" and (tx is None or not tx["rcpts"]):
+                        w.write(b"554 5.5.1 no valid recipients\r\n")
                     elif verb == "DATA":
                         w.write(b"354 go ahead\r\n")
                         w.flush()
