@@ -232,6 +232,10 @@ static int prepare_store(const struct config *cfg)
 		log_err("store", "op=migrate reason=\"%s\"", store_last_error(st));
 	else
 		log_info("store", "url=%s schema=%d", cfg->store.url, store_schema_version(st));
+	/* No delivery worker of this node runs yet: whatever this node had
+	 * claimed before a crash is due again now, not when the lease ends. */
+	if (rc == STORE_OK && store_queue_release_node(st, cfg->node.hostname) != STORE_OK)
+		log_warn("store", "op=release_node reason=\"%s\"", store_last_error(st));
 	store_close(st);
 	return rc == STORE_OK ? 0 : -1;
 }
@@ -340,6 +344,22 @@ static void add_generation(struct master *m)
 	add_child(m, WORKER_HTTP, 0);
 }
 
+/* A delivery worker died without releasing its claims: make them due now. */
+static void release_dead_owner(const struct config *cfg, pid_t pid)
+{
+	struct store *st = NULL;
+	char err[256], owner[300];
+
+	if (str_fmt(owner, sizeof(owner), "%s:%ld", cfg->node.hostname, (long)pid) < 0 ||
+	    store_open(cfg->store.url, (int)cfg->store.busy_timeout, &st, err, sizeof(err)) !=
+		    STORE_OK)
+		return; /* the leases then simply run out */
+	if (store_queue_release(st, owner) != STORE_OK)
+		log_warn("store", "op=release owner=%s reason=\"%s\"", owner,
+			 store_last_error(st));
+	store_close(st);
+}
+
 static void reap(struct master *m)
 {
 	pid_t pid;
@@ -365,6 +385,8 @@ static void reap(struct master *m)
 					kind_name(c->kind), c->index, (long)pid,
 					WEXITSTATUS(status));
 			c->pid = 0;
+			if (c->kind == WORKER_DELIVERY && !clean)
+				release_dead_owner(c->cfg, pid);
 			if (c->retiring || m->stopping) {
 				if (c->retiring)
 					c->kind = WORKER_NONE;

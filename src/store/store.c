@@ -462,6 +462,13 @@ int store_queue_release(struct store *st, const char *owner)
 	return st->ops->queue_release(st, owner);
 }
 
+int store_queue_release_node(struct store *st, const char *node)
+{
+	if (!node || !*node)
+		return invalid(st, "no node");
+	return st->ops->queue_release_node(st, node);
+}
+
 int store_queue_list(struct store *st, const char *queue_id, store_queue_cb cb, void *arg)
 {
 	if (!cb || (queue_id && !queue_id_ok(queue_id)))

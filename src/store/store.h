@@ -211,6 +211,11 @@ int store_queue_record(struct store *st, const struct store_outcome *o, size_t n
 
 /* Releases leases held by owner without recording an attempt (shutdown). */
 int store_queue_release(struct store *st, const char *owner) MXG_WUR;
+/* Releases every lease of one node: owners named "node:...". A node calls
+ * it when it (re)starts or after its delivery worker died, since no process
+ * of that node can still be working on them; it makes those recipients due
+ * at once instead of after the lease. */
+int store_queue_release_node(struct store *st, const char *node) MXG_WUR;
 
 struct store_queue_entry {
 	char queue_id[QUEUE_ID_LEN + 1];

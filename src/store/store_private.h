@@ -54,6 +54,7 @@ struct store_ops {
 	int (*message_load)(struct store *st, int64_t message_id, void **data, size_t *len);
 	int (*queue_record)(struct store *st, const struct store_outcome *o, size_t n);
 	int (*queue_release)(struct store *st, const char *owner);
+	int (*queue_release_node)(struct store *st, const char *node);
 	int (*queue_list)(struct store *st, const char *queue_id, store_queue_cb cb, void *arg);
 	int (*queue_retry)(struct store *st, const char *queue_id, int64_t now, size_t *n);
 	int (*queue_delete)(struct store *st, const char *queue_id);

@@ -157,6 +157,7 @@ enum sq_id {
 	Q_RCPT_UPDATE,
 	Q_MSG_DELETE_IF_DONE,
 	Q_RELEASE,
+	Q_RELEASE_NODE,
 	Q_MSG_LOAD,
 	Q_QUEUE_LIST_ALL,
 	Q_QUEUE_LIST_ONE,
@@ -258,6 +259,8 @@ static const char *const sq_sql[Q_COUNT] = {
 			     " AND state = 'queued')",
     [Q_RELEASE] = "UPDATE recipients SET lease_owner = NULL, lease_until = 0, updated_at = ?2"
 		  " WHERE lease_owner = ?1",
+    [Q_RELEASE_NODE] = "UPDATE recipients SET lease_owner = NULL, lease_until = 0, updated_at = ?2"
+		       " WHERE substr(lease_owner, 1, length(?1) + 1) = ?1 || ':'",
     [Q_MSG_LOAD] = "SELECT body FROM messages WHERE id = ?1",
     [Q_QUEUE_LIST_ALL] = QUEUE_COLS "ORDER BY m.received_at, m.id, r.id",
     [Q_QUEUE_LIST_ONE] = QUEUE_COLS "WHERE m.queue_id = ?1 ORDER BY r.id",
@@ -1343,7 +1346,7 @@ out:
 	return tx_end(s, rc);
 }
 
-static int sq_queue_release(struct store *st, const char *owner)
+static int release(struct store *st, int q, const char *owner)
 {
 	struct sq *s = to_sq(st);
 	sqlite3_stmt *stmt;
@@ -1351,7 +1354,7 @@ static int sq_queue_release(struct store *st, const char *owner)
 
 	if ((rc = tx_begin(s)))
 		return rc;
-	if (!(stmt = stmt_get(s, Q_RELEASE))) {
+	if (!(stmt = stmt_get(s, q))) {
 		rc = STORE_TEMPFAIL;
 		goto out;
 	}
@@ -1360,6 +1363,16 @@ static int sq_queue_release(struct store *st, const char *owner)
 	rc = exec_stmt(s, stmt, "release");
 out:
 	return tx_end(s, rc);
+}
+
+static int sq_queue_release(struct store *st, const char *owner)
+{
+	return release(st, Q_RELEASE, owner);
+}
+
+static int sq_queue_release_node(struct store *st, const char *node)
+{
+	return release(st, Q_RELEASE_NODE, node);
 }
 
 static const char *state_name(const char *db)
@@ -1602,6 +1615,7 @@ static const struct store_ops sqlite_ops = {
     .message_load = sq_message_load,
     .queue_record = sq_queue_record,
     .queue_release = sq_queue_release,
+    .queue_release_node = sq_queue_release_node,
     .queue_list = sq_queue_list,
     .queue_retry = sq_queue_retry,
     .queue_delete = sq_queue_delete,

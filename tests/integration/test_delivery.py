@@ -149,7 +149,8 @@ def test_queue_cli_show_retry_delete():
             cap.wait_messages(1, timeout=20)
         finally:
             cap.stop()
-        # delete: queue another one and remove it
+        # delete: queue another one (to a route where nothing listens) and remove it
+        d.cli("domain", "route", "example.test", "127.0.0.1:%d" % free_port())
         send(d, ["alice@example.test"], "cli-delete")
         time.sleep(1)
         j = json.loads(d.cli("queue", "list", "--json").stdout)
