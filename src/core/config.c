@@ -36,43 +36,49 @@ struct cfg_key {
 
 #define OFF(f) offsetof(struct config, f)
 #define SZ(f) sizeof(((struct config *)0)->f)
-#define NUM(sec, k, t, f, d, lo, hi) {sec, k, t, OFF(f), 0, d, lo, hi}
-#define STR(sec, k, t, f, d) {sec, k, t, OFF(f), SZ(f), d, 0, 0}
+#define NUM(sec, k, t, f, d, lo, hi)                                                               \
+	{                                                                                          \
+		sec, k, t, OFF(f), 0, d, lo, hi                                                    \
+	}
+#define STR(sec, k, t, f, d)                                                                       \
+	{                                                                                          \
+		sec, k, t, OFF(f), SZ(f), d, 0, 0                                                  \
+	}
 
 /* The one table of every knob: its default and its bounds. */
 static const struct cfg_key cfg_keys[] = {
-	STR("node", "hostname", CFG_STRING, node.hostname, ""),
-	STR("node", "user", CFG_STRING, node.user, "mxguard"),
-	STR("node", "data_dir", CFG_PATH, node.data_dir, "var"),
-	STR("store", "url", CFG_URL, store.url, "sqlite:var/mxguard.db"),
-	NUM("store", "busy_timeout", CFG_INT, store.busy_timeout, "5000", 100, 600000),
-	NUM("store", "commit_batch", CFG_INT, store.commit_batch, "64", 1, 4096),
-	{"smtp", "listen", CFG_ADDR_LIST, OFF(smtp.listen), 0, "127.0.0.1:2525", 0, 0},
-	NUM("smtp", "workers", CFG_INT, smtp.workers, "0", 0, 256),
-	NUM("smtp", "max_sessions", CFG_INT, smtp.max_sessions, "1000", 1, 1000000),
-	NUM("smtp", "max_message_size", CFG_SIZE, smtp.max_message_size, "25M", 1024,
-	    1024LL * 1024 * 1024),
-	NUM("smtp", "max_recipients", CFG_INT, smtp.max_recipients, "100", 1, 10000),
-	NUM("smtp", "max_line_length", CFG_INT, smtp.max_line_length, "2048", 512, 65536),
-	NUM("smtp", "max_errors", CFG_INT, smtp.max_errors, "20", 1, 1000),
-	NUM("smtp", "max_commands", CFG_INT, smtp.max_commands, "10000", 10, 10000000),
-	NUM("smtp", "timeout_command", CFG_DURATION, smtp.timeout_command, "5m", 1, 3600),
-	NUM("smtp", "timeout_data", CFG_DURATION, smtp.timeout_data, "10m", 1, 7200),
-	NUM("smtp", "reject_bare_lf", CFG_BOOL, smtp.reject_bare_lf, "yes", 0, 1),
-	STR("smtp", "banner", CFG_STRING, smtp.banner, "ESMTP mxguard"),
-	NUM("delivery", "threads", CFG_INT, delivery.threads, "32", 1, 1024),
-	NUM("delivery", "per_destination", CFG_INT, delivery.per_destination, "10", 1, 1024),
-	NUM("delivery", "lifetime", CFG_DURATION, delivery.lifetime, "5d", 60, 60 * 86400),
-	NUM("delivery", "lease", CFG_DURATION, delivery.lease, "10m", 10, 86400),
-	NUM("delivery", "retry_min", CFG_DURATION, delivery.retry_min, "1m", 1, 86400),
-	NUM("delivery", "retry_max", CFG_DURATION, delivery.retry_max, "1h", 1, 7 * 86400),
-	NUM("delivery", "connect_timeout", CFG_DURATION, delivery.connect_timeout, "30s", 1, 600),
-	NUM("delivery", "timeout", CFG_DURATION, delivery.timeout, "5m", 1, 3600),
-	NUM("delivery", "batch", CFG_INT, delivery.batch, "200", 1, 10000),
-	STR("delivery", "relayhost", CFG_STRING, delivery.relayhost, ""),
-	STR("delivery", "dns_server", CFG_STRING, delivery.dns_server, ""),
-	STR("http", "listen", CFG_ADDR, http.listen, "127.0.0.1:8025"),
-	NUM("log", "level", CFG_LEVEL, log.level, "info", 0, 3),
+    STR("node", "hostname", CFG_STRING, node.hostname, ""),
+    STR("node", "user", CFG_STRING, node.user, "mxguard"),
+    STR("node", "data_dir", CFG_PATH, node.data_dir, "var"),
+    STR("store", "url", CFG_URL, store.url, "sqlite:var/mxguard.db"),
+    NUM("store", "busy_timeout", CFG_INT, store.busy_timeout, "5000", 100, 600000),
+    NUM("store", "commit_batch", CFG_INT, store.commit_batch, "64", 1, 4096),
+    {"smtp", "listen", CFG_ADDR_LIST, OFF(smtp.listen), 0, "127.0.0.1:2525", 0, 0},
+    NUM("smtp", "workers", CFG_INT, smtp.workers, "0", 0, 256),
+    NUM("smtp", "max_sessions", CFG_INT, smtp.max_sessions, "1000", 1, 1000000),
+    NUM("smtp", "max_message_size", CFG_SIZE, smtp.max_message_size, "25M", 1024,
+	1024LL * 1024 * 1024),
+    NUM("smtp", "max_recipients", CFG_INT, smtp.max_recipients, "100", 1, 10000),
+    NUM("smtp", "max_line_length", CFG_INT, smtp.max_line_length, "2048", 512, 65536),
+    NUM("smtp", "max_errors", CFG_INT, smtp.max_errors, "20", 1, 1000),
+    NUM("smtp", "max_commands", CFG_INT, smtp.max_commands, "10000", 10, 10000000),
+    NUM("smtp", "timeout_command", CFG_DURATION, smtp.timeout_command, "5m", 1, 3600),
+    NUM("smtp", "timeout_data", CFG_DURATION, smtp.timeout_data, "10m", 1, 7200),
+    NUM("smtp", "reject_bare_lf", CFG_BOOL, smtp.reject_bare_lf, "yes", 0, 1),
+    STR("smtp", "banner", CFG_STRING, smtp.banner, "ESMTP mxguard"),
+    NUM("delivery", "threads", CFG_INT, delivery.threads, "32", 1, 1024),
+    NUM("delivery", "per_destination", CFG_INT, delivery.per_destination, "10", 1, 1024),
+    NUM("delivery", "lifetime", CFG_DURATION, delivery.lifetime, "5d", 60, 60 * 86400),
+    NUM("delivery", "lease", CFG_DURATION, delivery.lease, "10m", 10, 86400),
+    NUM("delivery", "retry_min", CFG_DURATION, delivery.retry_min, "1m", 1, 86400),
+    NUM("delivery", "retry_max", CFG_DURATION, delivery.retry_max, "1h", 1, 7 * 86400),
+    NUM("delivery", "connect_timeout", CFG_DURATION, delivery.connect_timeout, "30s", 1, 600),
+    NUM("delivery", "timeout", CFG_DURATION, delivery.timeout, "5m", 1, 3600),
+    NUM("delivery", "batch", CFG_INT, delivery.batch, "200", 1, 10000),
+    STR("delivery", "relayhost", CFG_STRING, delivery.relayhost, ""),
+    STR("delivery", "dns_server", CFG_STRING, delivery.dns_server, ""),
+    STR("http", "listen", CFG_ADDR, http.listen, "127.0.0.1:8025"),
+    NUM("log", "level", CFG_LEVEL, log.level, "info", 0, 3),
 };
 
 static int make_absolute(char *dst, size_t dstlen, const char *path)

@@ -26,7 +26,7 @@ struct config {
 	char path[PATH_MAX];
 	struct {
 		char hostname[256];
-		char user[64];	  /* workers drop to it when started as root */
+		char user[64]; /* workers drop to it when started as root */
 		char data_dir[PATH_MAX];
 	} node;
 	struct {
@@ -76,7 +76,7 @@ void config_defaults(struct config *cfg);
  * "path:line: reason" into err. Relative paths in the file are resolved
  * against the current directory. */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Same, from a string (tests, fuzzing); name is used in messages. */
 int config_parse(const char *name, const char *text, size_t len, struct config *cfg, char *err,
 		 size_t errlen) __attribute__((warn_unused_result));

@@ -29,7 +29,7 @@ enum log_level log_level_get(void)
 }
 
 static void log_vwrite(enum log_level level, const char *event, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
+    __attribute__((format(printf, 3, 0)));
 
 static void log_vwrite(enum log_level level, const char *event, const char *fmt, va_list ap)
 {
@@ -43,9 +43,9 @@ static void log_vwrite(enum log_level level, const char *event, const char *fmt,
 	gmtime_r(&tv.tv_sec, &tm);
 	r = snprintf(line, sizeof(line),
 		     "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s proc=%s pid=%ld event=%s",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, (long)(tv.tv_usec / 1000), level_names[level], log_state.proc,
-		     (long)getpid(), event);
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     (long)(tv.tv_usec / 1000), level_names[level], log_state.proc, (long)getpid(),
+		     event);
 	n = r < 0 ? 0 : (size_t)r;
 	if (n < sizeof(line) - 2 && fmt && *fmt) {
 		line[n++] = ' ';

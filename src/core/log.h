@@ -29,7 +29,7 @@ void log_init(const char *proc, enum log_level level);
 enum log_level log_level_get(void);
 
 void log_msg(enum log_level level, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Copies src into dst (of size dstlen) as a double-quoted value, escaping
  * quotes and backslashes and dropping control characters; truncates with

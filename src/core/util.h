@@ -29,6 +29,10 @@ int str_fmt(char *dst, size_t dstlen, const char *fmt, ...) __attribute__((forma
 void str_lower_ascii(char *s);
 bool str_case_prefix(const char *s, const char *prefix);
 
+/* Checks that s[0..len) is well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing past U+10FFFF). */
+bool utf8_valid(const unsigned char *s, size_t len);
+
 /* Strict integer parsing: the whole string must be a number in [min,max]. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out) MXG_WUR;
 /* "25M", "512k", "1G", "1000" -> bytes. */
@@ -38,9 +42,9 @@ int parse_duration(const char *s, int64_t *out) MXG_WUR;
 /* "host:port", "[v6]:port" -> host (without brackets) and port. */
 int parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port) MXG_WUR;
 
-int64_t time_now(void);       /* wall clock, seconds */
-int64_t time_now_ms(void);    /* wall clock, milliseconds */
-int64_t time_mono_us(void);   /* monotonic, microseconds */
+int64_t time_now(void);	    /* wall clock, seconds */
+int64_t time_now_ms(void);  /* wall clock, milliseconds */
+int64_t time_mono_us(void); /* monotonic, microseconds */
 
 /* A queue id: 16 characters [0-9A-Z] that sort by time, unique across
  * processes and nodes (time, pid and random bits). buf must hold 17 bytes. */

@@ -185,8 +185,9 @@ static int prepare_and_drop(const struct config *cfg)
 	}
 	pw = getpwnam(cfg->node.user);
 	if (!pw) {
-		log_err("startup", "reason=\"user '%s' does not exist (create it, or set "
-				   "node.user)\"",
+		log_err("startup",
+			"reason=\"user '%s' does not exist (create it, or set "
+			"node.user)\"",
 			cfg->node.user);
 		return -1;
 	}
@@ -352,12 +353,22 @@ static void release_dead_owner(const struct config *cfg, pid_t pid)
 
 	if (str_fmt(owner, sizeof(owner), "%s:%ld", cfg->node.hostname, (long)pid) < 0 ||
 	    store_open(cfg->store.url, (int)cfg->store.busy_timeout, &st, err, sizeof(err)) !=
-		    STORE_OK)
+		STORE_OK)
 		return; /* the leases then simply run out */
 	if (store_queue_release(st, owner) != STORE_OK)
-		log_warn("store", "op=release owner=%s reason=\"%s\"", owner,
-			 store_last_error(st));
+		log_warn("store", "op=release owner=%s reason=\"%s\"", owner, store_last_error(st));
 	store_close(st);
+}
+
+/* Frees a configuration of an older generation once no worker uses it. */
+static void config_release(struct master *m, const struct config *cfg)
+{
+	if (cfg == m->cfg)
+		return;
+	for (size_t i = 0; i < MAX_CHILDREN; i++)
+		if (m->children[i].kind != WORKER_NONE && m->children[i].cfg == cfg)
+			return;
+	free((void *)cfg);
 }
 
 static void reap(struct master *m)
@@ -377,8 +388,7 @@ static void reap(struct master *m)
 			if (WIFSIGNALED(status))
 				log_msg(m->stopping || c->retiring ? LOG_INFO : LOG_ERR,
 					"worker_exit", "kind=%s index=%d worker_pid=%ld signal=%d",
-					kind_name(c->kind), c->index, (long)pid,
-					WTERMSIG(status));
+					kind_name(c->kind), c->index, (long)pid, WTERMSIG(status));
 			else
 				log_msg(clean || m->stopping ? LOG_INFO : LOG_ERR, "worker_exit",
 					"kind=%s index=%d worker_pid=%ld status=%d",
@@ -388,8 +398,11 @@ static void reap(struct master *m)
 			if (c->kind == WORKER_DELIVERY && !clean)
 				release_dead_owner(c->cfg, pid);
 			if (c->retiring || m->stopping) {
-				if (c->retiring)
+				if (c->retiring) {
+					const struct config *old = c->cfg;
 					c->kind = WORKER_NONE;
+					config_release(m, old);
+				}
 				break;
 			}
 			metrics_add(m->metrics, M_WORKER_RESTARTS, 1);
@@ -401,7 +414,8 @@ static void reap(struct master *m)
 			c->next_start = now;
 			if (c->fast_deaths > 1) {
 				int64_t d = (int64_t)1 << (c->fast_deaths - 2);
-				c->next_start = now + (d > RESTART_DELAY_MAX_S ? RESTART_DELAY_MAX_S : d);
+				c->next_start =
+				    now + (d > RESTART_DELAY_MAX_S ? RESTART_DELAY_MAX_S : d);
 			}
 			break;
 		}
@@ -473,18 +487,24 @@ static void reload(struct master *m)
 		memcpy(ncfg->http.listen, m->cfg->http.listen, sizeof(ncfg->http.listen));
 		ncfg->smtp.workers = m->cfg->smtp.workers;
 	}
-	/* The old struct stays alive: nothing in the master frees a config that a
-	 * child slot may still point to until that slot is gone. Reloads are rare;
-	 * the few KiB this keeps are the price of never freeing under a reader. */
-	m->cfg = ncfg;
+	/* The old struct stays alive while a draining worker's slot points to
+	 * it; config_release() frees it when the last of them is gone. */
+	{
+		struct config *old = m->cfg;
+		m->cfg = ncfg;
+		config_release(m, old);
+	}
 	log_init("master", (enum log_level)ncfg->log.level);
 	for (size_t i = 0; i < MAX_CHILDREN; i++) {
 		struct child *c = &m->children[i];
 		if (c->kind == WORKER_NONE)
 			continue;
 		c->retiring = true;
-		if (c->pid == 0)
+		if (c->pid == 0) {
+			const struct config *old = c->cfg;
 			c->kind = WORKER_NONE;
+			config_release(m, old);
+		}
 	}
 	signal_all(m, SIGTERM, true);
 	add_generation(m);
@@ -517,17 +537,17 @@ int master_run(const struct config *cfg0)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (bind_all(&m) < 0)
+	if (bind_all(&m) < 0 || prepare_and_drop(m.cfg) < 0 || prepare_store(m.cfg) < 0) {
+		free(m.cfg);
 		return 1;
-	if (prepare_and_drop(m.cfg) < 0 || prepare_store(m.cfg) < 0)
-		return 1;
+	}
 	if (pipe2(m.nudge, O_NONBLOCK | O_CLOEXEC) < 0)
 		fatal("pipe: %s", strerror(errno));
 	m.metrics = metrics_new();
 	m.metrics->started = time_now();
 	add_generation(&m);
-	log_info("ready", "smtp=%s smtp_workers=%d http=%s pid=%ld", m.cfg->smtp.listen[0],
-		 m.nsmtp, m.cfg->http.listen, (long)getpid());
+	log_info("ready", "smtp=%s smtp_workers=%d http=%s pid=%ld", m.cfg->smtp.listen[0], m.nsmtp,
+		 m.cfg->http.listen, (long)getpid());
 
 	for (;;) {
 		struct timespec ts = {0, 200 * 1000 * 1000};
@@ -568,5 +588,13 @@ int master_run(const struct config *cfg0)
 		}
 	}
 	log_info("stopped", "pid=%ld", (long)getpid());
+	for (size_t i = 0; i < MAX_CHILDREN; i++)
+		if (m.children[i].kind != WORKER_NONE && m.children[i].cfg != m.cfg) {
+			const struct config *old = m.children[i].cfg;
+			m.children[i].kind = WORKER_NONE;
+			config_release(&m, old);
+		}
+	free(m.cfg);
+	metrics_free(m.metrics);
 	return 0;
 }

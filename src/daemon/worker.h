@@ -20,12 +20,12 @@
 struct worker_ctx {
 	const struct config *cfg;
 	struct metrics *metrics;
-	int index;	      /* smtp: 0..n-1 */
-	const int *smtp_fds;  /* smtp: this worker's listening sockets */
+	int index;	     /* smtp: 0..n-1 */
+	const int *smtp_fds; /* smtp: this worker's listening sockets */
 	size_t nsmtp_fds;
-	int http_fd;	      /* http: the listening socket */
-	int nudge_rd;	      /* delivery: becomes readable when new mail is queued */
-	int nudge_wr;	      /* smtp: write one byte (non-blocking) after a commit */
+	int http_fd;  /* http: the listening socket */
+	int nudge_rd; /* delivery: becomes readable when new mail is queued */
+	int nudge_wr; /* smtp: write one byte (non-blocking) after a commit */
 };
 
 int smtp_worker_main(const struct worker_ctx *ctx);

@@ -75,12 +75,12 @@ static enum MHD_Result readyz(struct http_worker *hw, struct MHD_Connection *con
 		problem = "store not answering";
 	for (size_t i = 0; i < m->nworkers && i < METRICS_MAX_WORKERS; i++) {
 		const struct metrics_worker *w = &m->workers[i];
-		const char *kind = w->kind == WORKER_SMTP	  ? "smtp"
+		const char *kind = w->kind == WORKER_SMTP	? "smtp"
 				   : w->kind == WORKER_DELIVERY ? "delivery"
-								 : "http";
-		json_array_append_new(workers, json_pack("{s:s,s:i,s:I,s:b}", "kind", kind,
-							 "index", w->index, "pid",
-							 (json_int_t)w->pid, "running", w->pid > 0));
+								: "http";
+		json_array_append_new(workers, json_pack("{s:s,s:i,s:I,s:b}", "kind", kind, "index",
+							 w->index, "pid", (json_int_t)w->pid,
+							 "running", w->pid > 0));
 		if (w->pid <= 0 && !problem)
 			problem = "a worker is not running";
 	}
@@ -105,8 +105,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	}
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-		return respond_json(conn, 405,
-				    json_pack("{s:s}", "error", "method not allowed"));
+		return respond_json(conn, 405, json_pack("{s:s}", "error", "method not allowed"));
 	if (!strcmp(url, "/healthz"))
 		return respond_json(conn, 200, json_pack("{s:s}", "status", "ok"));
 	if (!strcmp(url, "/readyz"))
@@ -139,8 +138,8 @@ int http_worker_main(const struct worker_ctx *ctx)
 		log_warn("startup", "reason=\"store: %s\" (readyz will say not ready)", err);
 		hw.store = NULL;
 	}
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL,
-			     handle, &hw, MHD_OPTION_LISTEN_SOCKET, ctx->http_fd,
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL,
+			     NULL, handle, &hw, MHD_OPTION_LISTEN_SOCKET, ctx->http_fd,
 			     MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 			     MHD_OPTION_END);

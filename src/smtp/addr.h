@@ -31,12 +31,10 @@ struct smtp_path {
 int smtp_path_parse(const char **cursor, bool null_ok, struct smtp_path *out) MXG_WUR;
 
 /* Returns 1 with key/value filled, 0 at the end, or a negative error. */
-int smtp_param_next(const char **cursor, char *key, size_t keylen, char *val, size_t vallen) MXG_WUR;
+int smtp_param_next(const char **cursor, char *key, size_t keylen, char *val,
+		    size_t vallen) MXG_WUR;
 
 /* True if s is a syntactically valid domain or address literal for EHLO. */
 bool smtp_domain_valid(const char *s, size_t len, bool utf8_ok);
-
-/* Checks that s[0..len) is well-formed UTF-8 (no overlongs, surrogates). */
-bool utf8_valid(const unsigned char *s, size_t len);
 
 #endif

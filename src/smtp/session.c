@@ -112,7 +112,8 @@ static void session_free(struct smtp_session *s);
 
 /* ---- replies and state ------------------------------------------------ */
 
-static void reply(struct smtp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct smtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void reply(struct smtp_session *s, const char *fmt, ...)
 {
@@ -216,8 +217,7 @@ static void cmd_helo_common(struct smtp_session *s, const char *args, bool esmtp
 	smtp_tx_free(s);
 	(void)str_copyn(s->helo, sizeof(s->helo), args, n);
 	for (char *p = s->helo; *p; p++)
-		if ((unsigned char)*p < 0x21 || (unsigned char)*p >= 0x7f || *p == '(' ||
-		    *p == ')')
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p >= 0x7f || *p == '(' || *p == ')')
 			*p = '?';
 	s->esmtp = esmtp;
 	enter_state(s, ST_IDLE);
@@ -374,8 +374,8 @@ static void rcpt_done(int rc, const struct store_rcpt *r, void *arg)
 			      tx->pending_rcpt);
 		else
 			reply(s, "554 5.7.1 <%s>: Relay access denied", tx->pending_rcpt);
-		log_info("rcpt_reject", "qid=%s client=%s rcpt=%s reason=%s", tx->qid, s->client,
-			 q, unknown ? "unknown_mailbox" : "relay_denied");
+		log_info("rcpt_reject", "qid=%s client=%s rcpt=%s reason=%s", tx->qid, s->client, q,
+			 unknown ? "unknown_mailbox" : "relay_denied");
 		if (count_error(s))
 			return;
 	}
@@ -530,17 +530,17 @@ static void cmd_quit(struct smtp_session *s, const char *args)
 }
 
 static const struct smtp_cmd smtp_cmds[] = {
-	{"EHLO", ST_ANY_CMD, NULL, cmd_ehlo},
-	{"HELO", ST_ANY_CMD, NULL, cmd_helo},
-	{"MAIL", ST_IDLE, NULL, cmd_mail},
-	{"RCPT", ST_MAIL | ST_RCPT, "503 5.5.1 Error: need MAIL command", cmd_rcpt},
-	{"DATA", ST_MAIL | ST_RCPT, "503 5.5.1 Error: need RCPT command", cmd_data},
-	{"BDAT", ST_MAIL | ST_RCPT, "503 5.5.1 Error: need MAIL command", cmd_bdat},
-	{"RSET", ST_ANY_CMD, NULL, cmd_rset},
-	{"NOOP", ST_ANY_CMD, NULL, cmd_noop},
-	{"VRFY", ST_ANY_CMD, NULL, cmd_vrfy},
-	{"HELP", ST_ANY_CMD, NULL, cmd_help},
-	{"QUIT", ST_ANY_CMD, NULL, cmd_quit},
+    {"EHLO", ST_ANY_CMD, NULL, cmd_ehlo},
+    {"HELO", ST_ANY_CMD, NULL, cmd_helo},
+    {"MAIL", ST_IDLE, NULL, cmd_mail},
+    {"RCPT", ST_MAIL | ST_RCPT, "503 5.5.1 Error: need MAIL command", cmd_rcpt},
+    {"DATA", ST_MAIL | ST_RCPT, "503 5.5.1 Error: need RCPT command", cmd_data},
+    {"BDAT", ST_MAIL | ST_RCPT, "503 5.5.1 Error: need MAIL command", cmd_bdat},
+    {"RSET", ST_ANY_CMD, NULL, cmd_rset},
+    {"NOOP", ST_ANY_CMD, NULL, cmd_noop},
+    {"VRFY", ST_ANY_CMD, NULL, cmd_vrfy},
+    {"HELP", ST_ANY_CMD, NULL, cmd_help},
+    {"QUIT", ST_ANY_CMD, NULL, cmd_quit},
 };
 
 static void dispatch(struct smtp_session *s, char *line)
@@ -677,8 +677,9 @@ static void end_of_message(struct smtp_session *s)
 		metrics_add(s->env->metrics, M_SMTP_MESSAGES_REJECTED, 1);
 		log_info("reject", "qid=%s client=%s reason=bare_%s", tx->qid, s->client,
 			 (f & SMTP_DATA_BARE_LF) ? "lf" : "cr");
-		reply(s, "550 5.6.0 Message contains bare %s; lines must end with CRLF "
-			 "(RFC 5321 2.3.8)",
+		reply(s,
+		      "550 5.6.0 Message contains bare %s; lines must end with CRLF "
+		      "(RFC 5321 2.3.8)",
 		      (f & SMTP_DATA_BARE_LF) ? "LF" : "CR");
 		smtp_tx_free(s);
 		count_error(s);
@@ -774,8 +775,7 @@ static void content_complete(struct smtp_session *s)
 		if (s->tx->bdat_no_rcpt)
 			reply(s, "554 5.5.1 Error: no valid recipients");
 		else
-			reply(s, "250 2.0.0 %lld octets received",
-			      (long long)s->tx->dec.total);
+			reply(s, "250 2.0.0 %lld octets received", (long long)s->tx->dec.total);
 		return;
 	}
 	smtp_data_finish(&s->tx->dec);

@@ -39,10 +39,10 @@ struct smtp_env {
 	const struct config *cfg;
 	struct metrics *metrics;
 	struct store_async *store;
-	int nudge_wr;	 /* written after each commit; -1 for none */
-	int worker;	 /* index, for session ids */
+	int nudge_wr; /* written after each commit; -1 for none */
+	int worker;   /* index, for session ids */
 	uint64_t next_sid;
-	bool draining;	 /* finish transactions, take no new ones */
+	bool draining;		       /* finish transactions, take no new ones */
 	struct smtp_session *sessions; /* every open session */
 	size_t nsessions;
 };

@@ -132,7 +132,7 @@ int smtp_worker_main(const struct worker_ctx *ctx)
 	}
 	for (size_t i = 0; i < ctx->nsmtp_fds; i++) {
 		w.listeners[w.nlisteners] = evconnlistener_new(
-			w.env.base, on_accept, &w, LEV_OPT_CLOSE_ON_FREE, -1, ctx->smtp_fds[i]);
+		    w.env.base, on_accept, &w, LEV_OPT_CLOSE_ON_FREE, -1, ctx->smtp_fds[i]);
 		if (!w.listeners[w.nlisteners]) {
 			log_err("startup", "reason=\"listener\"");
 			goto out;

@@ -53,8 +53,8 @@ enum store_rc {
 struct store;
 
 /* Opens (and for SQLite creates) the store at url. err gets a reason. */
-int store_open(const char *url, int busy_timeout_ms, struct store **out, char *err, size_t errlen)
-	MXG_WUR;
+int store_open(const char *url, int busy_timeout_ms, struct store **out, char *err,
+	       size_t errlen) MXG_WUR;
 void store_close(struct store *st);
 /* Brings the schema to STORE_SCHEMA_VERSION, one versioned migration at a
  * time, each in its own transaction. Idempotent. */
@@ -108,21 +108,22 @@ int store_domain_set_catchall(struct store *st, const char *domain, const char *
 int store_mailbox_add(struct store *st, const char *address) MXG_WUR;
 int store_mailbox_remove(struct store *st, const char *address) MXG_WUR;
 /* Lists mailboxes and aliases (target set) of one domain, or all (NULL). */
-int store_mailbox_list(struct store *st, const char *domain, store_mailbox_cb cb, void *arg) MXG_WUR;
+int store_mailbox_list(struct store *st, const char *domain, store_mailbox_cb cb,
+		       void *arg) MXG_WUR;
 /* alias@domain -> an existing mailbox (any hosted domain). */
 int store_alias_add(struct store *st, const char *alias, const char *mailbox) MXG_WUR;
 int store_alias_remove(struct store *st, const char *alias) MXG_WUR;
 
 enum store_rcpt_class {
-	STORE_RCPT_LOCAL = 1,	       /* a mailbox, alias or catch-all of a hosted domain */
+	STORE_RCPT_LOCAL = 1,		/* a mailbox, alias or catch-all of a hosted domain */
 	STORE_RCPT_UNKNOWN_MAILBOX = 2, /* hosted domain, no such mailbox: 550 5.1.1 */
-	STORE_RCPT_FOREIGN_DOMAIN = 3,  /* not a hosted domain: 554 5.7.1 (no relay) */
+	STORE_RCPT_FOREIGN_DOMAIN = 3,	/* not a hosted domain: 554 5.7.1 (no relay) */
 };
 
 struct store_rcpt {
 	enum store_rcpt_class cls;
 	int64_t domain_id;
-	int64_t mailbox_id;		/* the final mailbox after alias/catch-all */
+	int64_t mailbox_id;	      /* the final mailbox after alias/catch-all */
 	char mailbox[STORE_ADDR_LEN]; /* its address */
 };
 
@@ -162,8 +163,8 @@ struct store_message {
 /* Commits msgs[0..n) in one transaction and one fsync (group commit): the
  * message, its recipients (state queued, due now) and a "received" log row
  * per recipient. All or nothing: on any error none of them is stored. */
-int store_messages_commit(struct store *st, const struct store_message *const *msgs, size_t n)
-	MXG_WUR;
+int store_messages_commit(struct store *st, const struct store_message *const *msgs,
+			  size_t n) MXG_WUR;
 
 /* One recipient claimed for delivery. */
 struct store_delivery {
@@ -265,12 +266,12 @@ typedef int (*store_log_cb)(const struct store_log_entry *e, void *arg);
 
 int store_log_add(struct store *st, const struct store_log_entry *e) MXG_WUR;
 /* Oldest first. A callback returning non-zero stops the walk. */
-int store_log_search(struct store *st, const struct store_log_query *q, store_log_cb cb, void *arg)
-	MXG_WUR;
+int store_log_search(struct store *st, const struct store_log_query *q, store_log_cb cb,
+		     void *arg) MXG_WUR;
 
 /* Splits "local@domain" at the last '@'; domain is lower-cased into dom.
  * Returns STORE_INVALID for anything without both parts. */
-int store_addr_split(const char *address, char *local, size_t locallen, char *dom, size_t domlen)
-	MXG_WUR;
+int store_addr_split(const char *address, char *local, size_t locallen, char *dom,
+		     size_t domlen) MXG_WUR;
 
 #endif

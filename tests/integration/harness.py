@@ -165,8 +165,21 @@ class Daemon:
                                                                   p.stdout, p.stderr))
         return p
 
+    def sanitizer_reports(self):
+        """AddressSanitizer/UBSan/LeakSanitizer reports in the daemon's log
+        (a worker that trips one dies and is restarted, so the test itself
+        might not notice)."""
+        return [l for l in self.log().splitlines()
+                if "Sanitizer" in l or "runtime error:" in l]
+
     def cleanup(self):
         self.stop()
+        reports = self.sanitizer_reports()
+        if reports:
+            keep = self.tmp + ".failed"
+            shutil.move(self.tmp, keep)
+            raise AssertionError("sanitizer reports in %s/mxguardd.log:\n%s" %
+                                 (keep, "\n".join(reports[:20])))
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

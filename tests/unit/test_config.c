@@ -77,9 +77,9 @@ static void test_errors_name_file_and_line(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_values),
-		cmocka_unit_test(test_errors_name_file_and_line),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_values),
+	    cmocka_unit_test(test_errors_name_file_and_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,9 +45,9 @@ static void test_paths(void **state)
 static void test_bad_paths(void **state)
 {
 	static const char *const bad[] = {
-		"alice@example.test", "<alice@example.test", "<alice>",	  "<a b@example.test>",
-		"<a..b@example.test>", "<.a@example.test>",  "<a@-x.test>", "<a@x..test>",
-		"<a@[999.1.1.1]>",     "<\xff@example.test>", "<a@\xc3\x28.test>", "<@x:>",
+	    "alice@example.test",  "<alice@example.test", "<alice>",	       "<a b@example.test>",
+	    "<a..b@example.test>", "<.a@example.test>",	  "<a@-x.test>",       "<a@x..test>",
+	    "<a@[999.1.1.1]>",	   "<\xff@example.test>", "<a@\xc3\x28.test>", "<@x:>",
 	};
 	struct smtp_path p;
 
@@ -120,11 +120,8 @@ static void test_data_smuggling_variants(void **state)
 {
 	/* None of these end the data: only CRLF.CRLF does. */
 	static const char *const variants[] = {
-		"a\n.\nMAIL FROM:<x>\r\n",
-		"a\r\n.\nMAIL FROM:<x>\r\n",
-		"a\n.\r\nMAIL FROM:<x>\r\n",
-		"a\r.\rMAIL FROM:<x>\r\n",
-		"a\r\n.\rMAIL FROM:<x>\r\n",
+	    "a\n.\nMAIL FROM:<x>\r\n", "a\r\n.\nMAIL FROM:<x>\r\n", "a\n.\r\nMAIL FROM:<x>\r\n",
+	    "a\r.\rMAIL FROM:<x>\r\n", "a\r\n.\rMAIL FROM:<x>\r\n",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
@@ -180,13 +177,13 @@ static void test_bdat_raw(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_paths),
-		cmocka_unit_test(test_bad_paths),
-		cmocka_unit_test(test_params),
-		cmocka_unit_test(test_data_end_and_unstuffing),
-		cmocka_unit_test(test_data_smuggling_variants),
-		cmocka_unit_test(test_data_too_big_keeps_sync),
-		cmocka_unit_test(test_bdat_raw),
+	    cmocka_unit_test(test_paths),
+	    cmocka_unit_test(test_bad_paths),
+	    cmocka_unit_test(test_params),
+	    cmocka_unit_test(test_data_end_and_unstuffing),
+	    cmocka_unit_test(test_data_smuggling_variants),
+	    cmocka_unit_test(test_data_too_big_keeps_sync),
+	    cmocka_unit_test(test_bdat_raw),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

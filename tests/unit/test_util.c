@@ -94,9 +94,9 @@ static void test_buf_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_str_copy),   cmocka_unit_test(test_parse_numbers),
-		cmocka_unit_test(test_parse_hostport), cmocka_unit_test(test_queue_id),
-		cmocka_unit_test(test_buf_limits),
+	    cmocka_unit_test(test_str_copy),	   cmocka_unit_test(test_parse_numbers),
+	    cmocka_unit_test(test_parse_hostport), cmocka_unit_test(test_queue_id),
+	    cmocka_unit_test(test_buf_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
