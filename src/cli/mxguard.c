@@ -899,6 +899,21 @@ static int open_store(struct cli *c, bool store)
 	}
 	if (!store)
 		return EXIT_SUCCESS;
+	if (config_sqlite_path(&c->cfg)) {
+		/* The embedded store: make its directory on first use, as the
+		 * daemon would (the daemon gives it to node.user at start). */
+		char dir[PATH_MAX];
+		char *slash;
+		(void)str_copy(dir, sizeof(dir), config_sqlite_path(&c->cfg));
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if (mkdir_p(dir, 0750) < 0) {
+				errorf(c, "cannot create %s: %s", dir, strerror(errno));
+				return EXIT_FAILURE;
+			}
+		}
+	}
 	rc = store_open(c->cfg.store.url, (int)c->cfg.store.busy_timeout, &c->st, err, sizeof(err));
 	if (rc) {
 		errorf(c, "cannot open the store: %s", err);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -223,4 +224,23 @@ bool utf8_valid(const unsigned char *s, size_t len)
 		i += n + 1;
 	}
 	return true;
+}
+
+int mkdir_p(const char *path, unsigned mode)
+{
+	char tmp[4096];
+
+	if (str_copy(tmp, sizeof(tmp), path) < 0)
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, (mode_t)mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
 }

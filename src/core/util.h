@@ -42,6 +42,9 @@ int parse_duration(const char *s, int64_t *out) MXG_WUR;
 /* "host:port", "[v6]:port" -> host (without brackets) and port. */
 int parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port) MXG_WUR;
 
+/* mkdir -p: the last component gets mode, the ones above 0755. */
+int mkdir_p(const char *path, unsigned mode) MXG_WUR;
+
 int64_t time_now(void);	    /* wall clock, seconds */
 int64_t time_now_ms(void);  /* wall clock, milliseconds */
 int64_t time_mono_us(void); /* monotonic, microseconds */

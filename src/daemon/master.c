@@ -130,25 +130,6 @@ static int bind_all(struct master *m)
 	return 0;
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-
-	if (str_copy(tmp, sizeof(tmp), path) < 0)
-		return -ENAMETOOLONG;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* Creates the directories the workers write to and, when we run as root,
  * gives them (and an existing store file) to the unprivileged user; then
  * drops privileges for good. Nothing after this runs as root. */
@@ -158,7 +139,7 @@ static int prepare_and_drop(const struct config *cfg)
 	char dbdir[PATH_MAX];
 	struct passwd *pw;
 
-	if (mkdir_p(cfg->node.data_dir) < 0) {
+	if (mkdir_p(cfg->node.data_dir, 0750) < 0) {
 		log_err("startup", "reason=\"cannot create %s: %s\"", cfg->node.data_dir,
 			strerror(errno));
 		return -1;
@@ -170,7 +151,7 @@ static int prepare_and_drop(const struct config *cfg)
 		slash = strrchr(dbdir, '/');
 		if (slash && slash != dbdir)
 			*slash = '\0';
-		if (mkdir_p(dbdir) < 0) {
+		if (mkdir_p(dbdir, 0750) < 0) {
 			log_err("startup", "reason=\"cannot create %s: %s\"", dbdir,
 				strerror(errno));
 			return -1;

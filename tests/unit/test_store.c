@@ -575,7 +575,15 @@ static void test_queue(void **state)
 	assert_int_equal(d[0].attempts, 1);
 	/* shutdown: release the lease, another owner claims at once */
 	assert_int_equal(store_queue_release(st, "node1/d"), STORE_OK);
-	assert_int_equal(store_queue_claim(st, "node3/d", now, lease, d, 8, &n), STORE_OK);
+	assert_int_equal(store_queue_claim(st, "node3:77", now, lease, d, 8, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	/* a node's restart releases what any of its processes held ("node3:*"),
+	 * and only that: "node30:1" is another node */
+	assert_int_equal(store_queue_release_node(st, "node30"), STORE_OK);
+	assert_int_equal(store_queue_claim(st, "x:1", now, lease, d, 8, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_queue_release_node(st, "node3"), STORE_OK);
+	assert_int_equal(store_queue_claim(st, "node3:78", now, lease, d, 8, &n), STORE_OK);
 	assert_int_equal(n, 1);
 	{
 		struct store_outcome o = {r_a2, STORE_DELIVERED, 0, "mx:25", "250 ok"};
