@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ enum cfg_type {
 	CFG_LEVEL,     /* error/warn/info/debug */
 	CFG_PATH,      /* made absolute */
 	CFG_URL,       /* store url: sqlite:path made absolute */
+	CFG_CIDR_LIST, /* comma separated addr/prefix */
 };
 
 struct cfg_key {
@@ -66,6 +68,16 @@ static const struct cfg_key cfg_keys[] = {
     NUM("smtp", "timeout_data", CFG_DURATION, smtp.timeout_data, "10m", 1, 7200),
     NUM("smtp", "reject_bare_lf", CFG_BOOL, smtp.reject_bare_lf, "yes", 0, 1),
     STR("smtp", "banner", CFG_STRING, smtp.banner, "ESMTP mxguard"),
+    STR("smtp", "tls_cert", CFG_PATH, smtp.tls_cert, ""),
+    STR("smtp", "tls_key", CFG_PATH, smtp.tls_key, ""),
+    NUM("smtp", "proxy_protocol", CFG_BOOL, smtp.proxy_protocol, "no", 0, 1),
+    STR("smtp", "proxy_trusted", CFG_CIDR_LIST, smtp.proxy_trusted, ""),
+    NUM("limits", "per_ip_sessions", CFG_INT, limits.per_ip_sessions, "20", 1, 100000),
+    NUM("limits", "per_ip_rate", CFG_INT, limits.per_ip_rate, "120", 1, 1000000),
+    NUM("limits", "per_net_rate", CFG_INT, limits.per_net_rate, "600", 1, 10000000),
+    NUM("limits", "command_rate", CFG_INT, limits.command_rate, "200", 1, 1000000),
+    NUM("limits", "greet_delay", CFG_INT, limits.greet_delay, "0", 0, 30000),
+    STR("limits", "allow_networks", CFG_CIDR_LIST, limits.allow_networks, ""),
     NUM("delivery", "threads", CFG_INT, delivery.threads, "32", 1, 1024),
     NUM("delivery", "per_destination", CFG_INT, delivery.per_destination, "10", 1, 1024),
     NUM("delivery", "lifetime", CFG_DURATION, delivery.lifetime, "5d", 60, 60 * 86400),
@@ -90,6 +102,27 @@ static int make_absolute(char *dst, size_t dstlen, const char *path)
 	if (!getcwd(cwd, sizeof(cwd)))
 		return -errno;
 	return str_fmt(dst, dstlen, "%s/%s", cwd, path);
+}
+
+/* "addr" or "addr/prefix", IPv4 or IPv6. */
+static int cidr_check(const char *v)
+{
+	char addr[64];
+	const char *slash = strchr(v, '/');
+	unsigned char tmp[16];
+	int64_t bits, max;
+
+	if (str_copyn(addr, sizeof(addr), v, slash ? (size_t)(slash - v) : strlen(v)) < 0)
+		return -EINVAL;
+	if (inet_pton(AF_INET, addr, tmp) == 1)
+		max = 32;
+	else if (inet_pton(AF_INET6, addr, tmp) == 1)
+		max = 128;
+	else
+		return -EINVAL;
+	if (slash && parse_int64(slash + 1, 0, max, &bits) < 0)
+		return -EINVAL;
+	return 0;
 }
 
 static int check_addr(const char *v)
@@ -152,6 +185,17 @@ static const char *cfg_set(struct config *cfg, const struct cfg_key *k, const ch
 		if (make_absolute(base + k->offset, k->size, v) < 0)
 			return "path too long";
 		return NULL;
+	case CFG_CIDR_LIST: {
+		char tmp[1024], *save = NULL, *tok;
+		if (str_copy(tmp, sizeof(tmp), v) < 0)
+			return "value too long";
+		for (tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+			if (cidr_check(tok) < 0)
+				return "not a network (e.g. 192.0.2.0/24, 2001:db8::/32)";
+		if (str_copy(base + k->offset, k->size, v) < 0)
+			return "value too long";
+		return NULL;
+	}
 	case CFG_URL:
 		if (!strncmp(v, "sqlite:", 7)) {
 			char abs[PATH_MAX];
@@ -313,6 +357,10 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 					      lineno, section, key, val, why);
 			return -EINVAL;
 		}
+	}
+	if (!cfg->smtp.tls_cert[0] != !cfg->smtp.tls_key[0]) {
+		(void)str_fmt(err, errlen, "%s: smtp.tls_cert and smtp.tls_key go together", name);
+		return -EINVAL;
 	}
 	if (cfg->delivery.retry_min > cfg->delivery.retry_max) {
 		(void)str_fmt(err, errlen, "%s: delivery.retry_min is above delivery.retry_max",

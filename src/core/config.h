@@ -48,7 +48,19 @@ struct config {
 		int64_t timeout_data;
 		bool reject_bare_lf;
 		char banner[256];
+		char tls_cert[PATH_MAX]; /* PEM chain; empty: no STARTTLS */
+		char tls_key[PATH_MAX];
+		bool proxy_protocol;	    /* expect a PROXY v1/v2 header first */
+		char proxy_trusted[1024];   /* CIDRs allowed to send PROXY headers */
 	} smtp;
+	struct {
+		int64_t per_ip_sessions;   /* concurrent sessions per client address */
+		int64_t per_ip_rate;	   /* connections per minute per address */
+		int64_t per_net_rate;	   /* connections per minute per /24 or /64 */
+		int64_t command_rate;	   /* commands per second per session */
+		int64_t greet_delay;	   /* ms to wait before the banner (pregreet) */
+		char allow_networks[1024]; /* CIDRs exempt from these limits */
+	} limits;
 	struct {
 		int64_t threads;
 		int64_t per_destination;

@@ -22,6 +22,7 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "daemon/worker.h"
+#include "net/tls.h"
 #include "store/store.h"
 
 #define MAX_SMTP_WORKERS 32
@@ -51,6 +52,7 @@ struct master {
 	size_t nlisten;
 	int http_fd;
 	int nudge[2];
+	SSL_CTX *tls;
 	struct child children[MAX_CHILDREN];
 	bool stopping;
 };
@@ -287,6 +289,7 @@ static void start_child(struct master *m, struct child *c)
 		ctx.http_fd = m->http_fd;
 		ctx.nudge_rd = m->nudge[0];
 		ctx.nudge_wr = m->nudge[1];
+		ctx.tls = m->tls;
 		if (c->kind == WORKER_SMTP) {
 			ctx.smtp_fds = m->smtp_fds[c->index];
 			ctx.nsmtp_fds = m->nlisten;
@@ -518,6 +521,17 @@ int master_run(const struct config *cfg0)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (m.cfg->smtp.tls_cert[0] || m.cfg->smtp.tls_key[0]) {
+		char err[512];
+		/* Read the key while we are still root; workers inherit it. */
+		m.tls = tls_server_ctx_new(m.cfg->smtp.tls_cert, m.cfg->smtp.tls_key, err,
+					   sizeof(err));
+		if (!m.tls) {
+			log_err("startup", "reason=\"TLS: %s\"", err);
+			free(m.cfg);
+			return 1;
+		}
+	}
 	if (bind_all(&m) < 0 || prepare_and_drop(m.cfg) < 0 || prepare_store(m.cfg) < 0) {
 		free(m.cfg);
 		return 1;
@@ -577,5 +591,6 @@ int master_run(const struct config *cfg0)
 		}
 	free(m.cfg);
 	metrics_free(m.metrics);
+	SSL_CTX_free(m.tls);
 	return 0;
 }

@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include <openssl/ssl.h>
+
 #include "core/config.h"
 #include "core/metrics.h"
 
@@ -25,6 +27,7 @@ struct worker_ctx {
 	size_t nsmtp_fds;
 	int http_fd;  /* http: the listening socket */
 	int nudge_rd; /* delivery: becomes readable when new mail is queued */
+	SSL_CTX *tls;	      /* smtp: STARTTLS context, or NULL */
 	int nudge_wr; /* smtp: write one byte (non-blocking) after a commit */
 };
 

@@ -13,6 +13,9 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+
+#include <openssl/err.h>
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -25,6 +28,9 @@
 /* Stop reading while this much of our replies is unsent (a client that
  * pipelines without reading must not make us buffer without bound). */
 #define OUTPUT_HIGH_WATER (256 * 1024)
+/* Closing a TLS session waits up to 100 x 20 ms for its last bytes. */
+#define LINGER_TICK_US (20 * 1000)
+#define LINGER_TICKS_MAX 100
 /* BDAT chunk sizes are parsed as at most this many digits. */
 #define BDAT_SIZE_DIGITS 12
 
@@ -94,6 +100,8 @@ struct smtp_session {
 	uint16_t client_port;
 	char helo[256];
 	bool esmtp;
+	bool tls;	     /* STARTTLS done (handshake may still run) */
+	char tls_info[128]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once up */
 	enum smtp_state state;
 	unsigned nerrors;
 	unsigned ncommands;
@@ -102,6 +110,8 @@ struct smtp_session {
 	bool dead;	 /* connection gone; free when the job returns */
 	bool discarding; /* skipping the rest of an over-long line */
 	bool drain;	 /* close at the next idle point */
+	struct event *linger; /* waits for the last TLS bytes before closing */
+	int linger_ticks;
 	int64_t bdat_remaining;
 	bool bdat_last;
 	struct smtp_tx *tx;
@@ -243,7 +253,70 @@ static void cmd_ehlo(struct smtp_session *s, const char *args)
 	reply(s, "250-8BITMIME");
 	reply(s, "250-SMTPUTF8");
 	reply(s, "250-ENHANCEDSTATUSCODES");
+	if (s->env->tls && !s->tls)
+		reply(s, "250-STARTTLS");
 	reply(s, "250 CHUNKING");
+}
+
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+/* RFC 3207. The 220 goes out in clear, then every byte is TLS. Input the
+ * client pipelined after STARTTLS is thrown away, never read as commands
+ * of the protected session (the CVE-2011-0411 class of injection). */
+static void cmd_starttls(struct smtp_session *s, const char *args)
+{
+	const struct config *cfg = s->env->cfg;
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct bufferevent *tlsbev;
+	SSL *ssl;
+
+	if (*args) {
+		reply(s, "501 5.5.4 Syntax: STARTTLS");
+		count_error(s);
+		return;
+	}
+	if (!s->env->tls) {
+		reply(s, "502 5.5.1 STARTTLS not available");
+		count_error(s);
+		return;
+	}
+	if (s->tls) {
+		reply(s, "503 5.5.1 Error: TLS already active");
+		count_error(s);
+		return;
+	}
+	ssl = SSL_new(s->env->tls);
+	if (!ssl) {
+		reply(s, "454 4.7.0 TLS not available due to temporary reason");
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	if (evbuffer_get_length(in) > 0) {
+		log_info("starttls_injection", "sid=%d.%llu client=%s bytes=%zu", s->env->worker,
+			 (unsigned long long)s->sid, s->client, evbuffer_get_length(in));
+		evbuffer_drain(in, evbuffer_get_length(in));
+	}
+	tlsbev = bufferevent_openssl_filter_new(s->env->base, s->bev, ssl,
+						BUFFEREVENT_SSL_ACCEPTING,
+						BEV_OPT_CLOSE_ON_FREE);
+	if (!tlsbev) {
+		SSL_free(ssl);
+		reply(s, "421 4.7.0 %s Error: TLS setup failed", cfg->node.hostname);
+		close_after_flush(s);
+		return;
+	}
+	s->bev = tlsbev;
+	s->tls = true;
+	/* A new session starts inside TLS: the client must EHLO again. */
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	enter_state(s, ST_GREET);
+	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+	bufferevent_set_timeouts(s->bev, &(struct timeval){.tv_sec = cfg->smtp.timeout_command},
+				 &(struct timeval){.tv_sec = cfg->smtp.timeout_command});
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
 static void cmd_mail(struct smtp_session *s, const char *args)
@@ -540,6 +613,8 @@ static const struct smtp_cmd smtp_cmds[] = {
     {"NOOP", ST_ANY_CMD, NULL, cmd_noop},
     {"VRFY", ST_ANY_CMD, NULL, cmd_vrfy},
     {"HELP", ST_ANY_CMD, NULL, cmd_help},
+    {"STARTTLS", ST_GREET | ST_IDLE, "503 5.5.1 Error: STARTTLS inside a transaction",
+     cmd_starttls},
     {"QUIT", ST_ANY_CMD, NULL, cmd_quit},
 };
 
@@ -631,15 +706,20 @@ static int add_trace_header(struct smtp_session *s)
 	struct smtp_tx *tx = s->tx;
 	const struct config *cfg = s->env->cfg;
 	char hdr[TRACE_HEADROOM], date[64], forpart[STORE_ADDR_LEN + 16] = "";
-	const char *proto = tx->smtputf8 ? "UTF8SMTP" : (s->esmtp ? "ESMTP" : "SMTP");
+	const char *proto = tx->smtputf8 ? (s->tls ? "UTF8SMTPS" : "UTF8SMTP")
+			    : s->esmtp	 ? (s->tls ? "ESMTPS" : "ESMTP")
+					 : "SMTP";
+	char tlspart[160] = "";
 
 	rfc5322_date(time_now(), date, sizeof(date));
 	if (tx->nrcpts == 1)
 		(void)str_fmt(forpart, sizeof(forpart), "\r\n\tfor <%s>", tx->rcpts[0].addr);
+	if (s->tls_info[0])
+		(void)str_fmt(tlspart, sizeof(tlspart), "\r\n\t(using %s)", s->tls_info);
 	if (str_fmt(hdr, sizeof(hdr),
-		    "Received: from %s ([%s%s])\r\n\tby %s (mxguard) with %s id %s%s;\r\n\t%s\r\n",
-		    s->helo, s->client_v6 ? "IPv6:" : "", s->client, cfg->node.hostname, proto,
-		    tx->qid, forpart, date) < 0)
+		    "Received: from %s ([%s%s])%s\r\n\tby %s (mxguard) with %s id %s%s;\r\n\t%s\r\n",
+		    s->helo, s->client_v6 ? "IPv6:" : "", s->client, tlspart, cfg->node.hostname,
+		    proto, tx->qid, forpart, date) < 0)
 		return -ENAMETOOLONG;
 	return buf_prepend(&tx->body, hdr, strlen(hdr));
 }
@@ -868,14 +948,50 @@ static void on_read(struct bufferevent *bev, void *arg)
 	session_process(arg);
 }
 
+/* Under TLS the filter's output drains into the socket's buffer first:
+ * close only when that one is empty too, or the last reply is lost. */
+static bool output_flushed(struct smtp_session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
+	       (!under || evbuffer_get_length(bufferevent_get_output(under)) == 0);
+}
+
+static void on_linger(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->waiting)
+		return;
+	if (output_flushed(s) || ++s->linger_ticks > LINGER_TICKS_MAX) {
+		session_free(s);
+		return;
+	}
+	event_add(s->linger, &(struct timeval){0, LINGER_TICK_US});
+}
+
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
 
 	(void)bev;
 	if (s->state == ST_QUIT) {
-		if (!s->waiting)
+		if (s->waiting)
+			return;
+		if (output_flushed(s)) {
 			session_free(s);
+			return;
+		}
+		if (!s->linger)
+			s->linger = evtimer_new(s->env->base, on_linger, s);
+		if (!s->linger) {
+			session_free(s);
+			return;
+		}
+		event_add(s->linger, &(struct timeval){0, LINGER_TICK_US});
 		return;
 	}
 	/* Output drained: resume a session paused for back-pressure. */
@@ -886,7 +1002,23 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_session *s = arg;
 
-	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+		if (ssl)
+			(void)str_fmt(s->tls_info, sizeof(s->tls_info), "%s %s",
+				      SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+		log_info("tls", "sid=%d.%llu client=%s tls=\"%s\"", s->env->worker,
+			 (unsigned long long)s->sid, s->client, s->tls_info);
+		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && s->tls && !s->tls_info[0]) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+		char why[256] = "";
+		if (e)
+			ERR_error_string_n(e, why, sizeof(why));
+		log_info("tls_failed", "sid=%d.%llu client=%s reason=\"%s\"", s->env->worker,
+			 (unsigned long long)s->sid, s->client, why);
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		metrics_add(s->env->metrics, M_SMTP_TIMEOUTS, 1);
 		log_info("timeout", "sid=%d.%llu client=%s state=%s%s%s", s->env->worker,
@@ -989,6 +1121,8 @@ static void session_free(struct smtp_session *s)
 		s->next->prev = s->prev;
 	env->nsessions--;
 	metrics_add(env->metrics, M_SMTP_SESSIONS_ACTIVE, -1);
+	if (s->linger)
+		event_free(s->linger);
 	bufferevent_free(s->bev);
 	free(s);
 }

@@ -2,7 +2,7 @@
 /*
  * session: one inbound SMTP connection (RFC 5321, with RFC 1870 SIZE,
  * RFC 2920 PIPELINING, RFC 3030 CHUNKING, RFC 6152 8BITMIME, RFC 6531
- * SMTPUTF8, RFC 2034 ENHANCEDSTATUSCODES).
+ * SMTPUTF8, RFC 2034 ENHANCEDSTATUSCODES, RFC 3207 STARTTLS).
  *
  * A table-driven state machine on a libevent bufferevent. All input passes
  * one bounded reader: a command line longer than smtp.max_line_length is
@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "core/config.h"
 #include "core/metrics.h"
@@ -40,6 +41,7 @@ struct smtp_env {
 	struct metrics *metrics;
 	struct store_async *store;
 	int nudge_wr; /* written after each commit; -1 for none */
+	SSL_CTX *tls;  /* STARTTLS offered when set (owned by the worker) */
 	int worker;   /* index, for session ids */
 	uint64_t next_sid;
 	bool draining;		       /* finish transactions, take no new ones */

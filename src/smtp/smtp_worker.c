@@ -124,6 +124,7 @@ int smtp_worker_main(const struct worker_ctx *ctx)
 	w.env.cfg = ctx->cfg;
 	w.env.metrics = ctx->metrics;
 	w.env.nudge_wr = ctx->nudge_wr;
+	w.env.tls = ctx->tls;
 	w.env.worker = ctx->index;
 	w.env.store = store_async_new(w.env.base, ctx->cfg, ctx->metrics, err, sizeof(err));
 	if (!w.env.store) {
