@@ -50,8 +50,8 @@ struct config {
 		char banner[256];
 		char tls_cert[PATH_MAX]; /* PEM chain; empty: no STARTTLS */
 		char tls_key[PATH_MAX];
-		bool proxy_protocol;	    /* expect a PROXY v1/v2 header first */
-		char proxy_trusted[1024];   /* CIDRs allowed to send PROXY headers */
+		bool proxy_protocol;	  /* expect a PROXY v1/v2 header first */
+		char proxy_trusted[1024]; /* CIDRs allowed to send PROXY headers */
 	} smtp;
 	struct {
 		int64_t per_ip_sessions;   /* concurrent sessions per client address */

@@ -20,6 +20,8 @@ static const struct metric_desc metric_descs[M_COUNT] = {
     [M_SMTP_SESSIONS_ACTIVE] = {"mxguard_smtp_sessions_active", "gauge", "SMTP sessions open now"},
     [M_SMTP_SESSIONS_REFUSED] = {"mxguard_smtp_sessions_refused_total", "counter",
 				 "SMTP connections refused over a limit"},
+    [M_SMTP_PREGREET] = {"mxguard_smtp_pregreet_total", "counter",
+			 "clients that talked before the greeting"},
     [M_SMTP_MESSAGES_ACCEPTED] = {"mxguard_smtp_messages_accepted_total", "counter",
 				  "messages accepted (250 after commit)"},
     [M_SMTP_MESSAGES_REJECTED] = {"mxguard_smtp_messages_rejected_total", "counter",
@@ -55,6 +57,20 @@ static const struct metric_desc metric_descs[M_COUNT] = {
 			       "recipients waiting for delivery"},
     [M_WORKER_RESTARTS] = {"mxguard_worker_restarts_total", "counter",
 			   "workers restarted after an abnormal exit"},
+    [M_DNS_QUERIES] = {"mxguard_dns_queries_total", "counter", "DNS look-ups requested"},
+    [M_DNS_CACHE_HITS] = {"mxguard_dns_cache_hits_total", "counter",
+			  "DNS look-ups answered from the cache"},
+    [M_DNS_CACHE_MISSES] = {"mxguard_dns_cache_misses_total", "counter",
+			    "DNS look-ups not in the cache"},
+    [M_DNS_TIMEOUTS] = {"mxguard_dns_timeouts_total", "counter", "DNS look-ups that timed out"},
+    [M_DNSBL_CHECKS] = {"mxguard_dnsbl_checks_total", "counter",
+			"client addresses checked against the DNS lists"},
+    [M_DNSBL_QUERIES] = {"mxguard_dnsbl_queries_total", "counter", "DNS list zone look-ups"},
+    [M_DNSBL_HITS] = {"mxguard_dnsbl_hits_total", "counter", "DNS list zones that listed a client"},
+    [M_DNSBL_TIMEOUTS] = {"mxguard_dnsbl_timeouts_total", "counter",
+			  "DNS list zones skipped: no answer within the budget"},
+    [M_DNSBL_REJECTS] = {"mxguard_dnsbl_rejects_total", "counter",
+			 "checks whose score reached dnsbl.reject_score"},
 };
 
 struct metrics *metrics_new(void)
@@ -74,6 +90,15 @@ void metrics_free(struct metrics *m)
 		munmap(m, sizeof(*m));
 }
 
+int64_t metrics_sessions_active(const struct metrics *m)
+{
+	int64_t n = 0;
+
+	for (int i = 0; i < METRICS_MAX_WORKERS; i++)
+		n += __atomic_load_n(&m->smtp_active[i], __ATOMIC_RELAXED);
+	return n;
+}
+
 size_t metrics_render(const struct metrics *m, char *buf, size_t len)
 {
 	size_t o = 0;
@@ -85,7 +110,9 @@ size_t metrics_render(const struct metrics *m, char *buf, size_t len)
 		int r = snprintf(buf + o, len - o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n",
 				 metric_descs[i].name, metric_descs[i].help, metric_descs[i].name,
 				 metric_descs[i].type, metric_descs[i].name,
-				 (long long)metrics_get(m, (enum metric_id)i));
+				 (long long)(i == M_SMTP_SESSIONS_ACTIVE
+						 ? metrics_sessions_active(m)
+						 : metrics_get(m, (enum metric_id)i)));
 		if (r < 0 || (size_t)r >= len - o)
 			return o;
 		o += (size_t)r;

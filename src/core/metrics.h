@@ -18,6 +18,7 @@ enum metric_id {
 	M_SMTP_CONNECTIONS,
 	M_SMTP_SESSIONS_ACTIVE, /* gauge */
 	M_SMTP_SESSIONS_REFUSED,
+	M_SMTP_PREGREET,
 	M_SMTP_MESSAGES_ACCEPTED,
 	M_SMTP_MESSAGES_REJECTED,
 	M_SMTP_RCPTS_ACCEPTED,
@@ -36,6 +37,15 @@ enum metric_id {
 	M_DELIVERY_DSN_CREATED,
 	M_DELIVERY_QUEUE_SIZE, /* gauge, set by the delivery worker */
 	M_WORKER_RESTARTS,
+	M_DNS_QUERIES,	    /* resolver requests */
+	M_DNS_CACHE_HITS,   /* answered from the resolver cache */
+	M_DNS_CACHE_MISSES, /* sent, or joined a look-up in flight */
+	M_DNS_TIMEOUTS,	    /* requests that ran out of time */
+	M_DNSBL_CHECKS,	    /* client addresses checked */
+	M_DNSBL_QUERIES,    /* zone look-ups */
+	M_DNSBL_HITS,	    /* zones that listed the client */
+	M_DNSBL_TIMEOUTS,   /* zones skipped for the budget */
+	M_DNSBL_REJECTS,    /* checks whose score reached reject_score */
 	M_COUNT
 };
 
@@ -58,6 +68,9 @@ struct metrics_worker {
 
 struct metrics {
 	int64_t counters[M_COUNT];
+	/* open SMTP sessions per smtp worker index; the master zeroes a
+	 * worker's count when it dies (M_SMTP_SESSIONS_ACTIVE is their sum) */
+	int64_t smtp_active[METRICS_MAX_WORKERS];
 	int64_t started;
 	struct metrics_worker workers[METRICS_MAX_WORKERS];
 	size_t nworkers;
@@ -83,6 +96,15 @@ static inline int64_t metrics_get(const struct metrics *m, enum metric_id id)
 {
 	return __atomic_load_n(&m->counters[id], __ATOMIC_RELAXED);
 }
+
+static inline void metrics_session_add(struct metrics *m, int worker, int64_t delta)
+{
+	if (m && worker >= 0 && worker < METRICS_MAX_WORKERS)
+		__atomic_add_fetch(&m->smtp_active[worker], delta, __ATOMIC_RELAXED);
+}
+
+/* Open SMTP sessions on the whole node. */
+int64_t metrics_sessions_active(const struct metrics *m);
 
 /* Renders every counter in the Prometheus text exposition format into buf.
  * Returns the length written (truncated to len - 1 if it does not fit). */

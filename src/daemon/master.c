@@ -23,6 +23,7 @@
 #include "core/util.h"
 #include "daemon/worker.h"
 #include "net/tls.h"
+#include "smtp/limits.h"
 #include "store/store.h"
 
 #define MAX_SMTP_WORKERS 32
@@ -32,6 +33,8 @@
 /* A worker that dies sooner than this after its start is crash-looping. */
 #define CRASH_LOOP_S 2
 #define RESTART_DELAY_MAX_S 30
+/* Clients tracked at once by the per-client limits (about 150 B each). */
+#define LIMITS_TABLE_ENTRIES 65536
 
 struct child {
 	int kind; /* enum worker_kind; WORKER_NONE for a free slot */
@@ -53,6 +56,7 @@ struct master {
 	int http_fd;
 	int nudge[2];
 	SSL_CTX *tls;
+	struct limits *limits;
 	struct child children[MAX_CHILDREN];
 	bool stopping;
 };
@@ -290,6 +294,7 @@ static void start_child(struct master *m, struct child *c)
 		ctx.nudge_rd = m->nudge[0];
 		ctx.nudge_wr = m->nudge[1];
 		ctx.tls = m->tls;
+		ctx.limits = m->limits;
 		if (c->kind == WORKER_SMTP) {
 			ctx.smtp_fds = m->smtp_fds[c->index];
 			ctx.nsmtp_fds = m->nlisten;
@@ -381,6 +386,12 @@ static void reap(struct master *m)
 			c->pid = 0;
 			if (c->kind == WORKER_DELIVERY && !clean)
 				release_dead_owner(c->cfg, pid);
+			if (c->kind == WORKER_SMTP && !clean && !c->retiring) {
+				/* its sessions are gone: stop counting them */
+				limits_worker_reset(m->limits, c->index);
+				__atomic_store_n(&m->metrics->smtp_active[c->index], 0,
+						 __ATOMIC_RELAXED);
+			}
 			if (c->retiring || m->stopping) {
 				if (c->retiring) {
 					const struct config *old = c->cfg;
@@ -524,8 +535,8 @@ int master_run(const struct config *cfg0)
 	if (m.cfg->smtp.tls_cert[0] || m.cfg->smtp.tls_key[0]) {
 		char err[512];
 		/* Read the key while we are still root; workers inherit it. */
-		m.tls = tls_server_ctx_new(m.cfg->smtp.tls_cert, m.cfg->smtp.tls_key, err,
-					   sizeof(err));
+		m.tls =
+		    tls_server_ctx_new(m.cfg->smtp.tls_cert, m.cfg->smtp.tls_key, err, sizeof(err));
 		if (!m.tls) {
 			log_err("startup", "reason=\"TLS: %s\"", err);
 			free(m.cfg);
@@ -539,6 +550,7 @@ int master_run(const struct config *cfg0)
 	if (pipe2(m.nudge, O_NONBLOCK | O_CLOEXEC) < 0)
 		fatal("pipe: %s", strerror(errno));
 	m.metrics = metrics_new();
+	m.limits = limits_new(LIMITS_TABLE_ENTRIES);
 	m.metrics->started = time_now();
 	add_generation(&m);
 	log_info("ready", "smtp=%s smtp_workers=%d http=%s pid=%ld", m.cfg->smtp.listen[0], m.nsmtp,
@@ -591,6 +603,7 @@ int master_run(const struct config *cfg0)
 		}
 	free(m.cfg);
 	metrics_free(m.metrics);
+	limits_free(m.limits);
 	SSL_CTX_free(m.tls);
 	return 0;
 }

@@ -19,16 +19,19 @@
 #include "core/config.h"
 #include "core/metrics.h"
 
+struct limits;
+
 struct worker_ctx {
 	const struct config *cfg;
 	struct metrics *metrics;
 	int index;	     /* smtp: 0..n-1 */
 	const int *smtp_fds; /* smtp: this worker's listening sockets */
 	size_t nsmtp_fds;
-	int http_fd;  /* http: the listening socket */
-	int nudge_rd; /* delivery: becomes readable when new mail is queued */
-	SSL_CTX *tls;	      /* smtp: STARTTLS context, or NULL */
-	int nudge_wr; /* smtp: write one byte (non-blocking) after a commit */
+	int http_fd;	       /* http: the listening socket */
+	int nudge_rd;	       /* delivery: becomes readable when new mail is queued */
+	SSL_CTX *tls;	       /* smtp: STARTTLS context, or NULL */
+	struct limits *limits; /* smtp: the node's per-client limits table */
+	int nudge_wr;	       /* smtp: write one byte (non-blocking) after a commit */
 };
 
 int smtp_worker_main(const struct worker_ctx *ctx);

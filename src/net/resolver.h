@@ -38,9 +38,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 
+#include "core/metrics.h"
 #include "core/util.h"
 
 struct resolver;
@@ -73,6 +75,7 @@ struct resolver_opts {
 	int64_t max_inflight; /* look-ups at the servers at once */
 	int64_t negative_ttl; /* seconds, for a negative answer without SOA */
 	int64_t max_ttl;      /* seconds */
+	struct metrics *metrics; /* NULL: none; counts M_DNS_* */
 };
 
 struct resolver_rr {
@@ -131,9 +134,10 @@ void resolver_cancel(struct resolver_req *req);
 
 void resolver_get_stats(const struct resolver *r, struct resolver_stats *st);
 
-/* Reverse names (RFC 1035 3.5, RFC 3596 2.5): "4.3.2.1.zone" and the
- * 32 reversed nibbles of an IPv6 address, then ".zone" unless zone is
- * NULL or "in-addr.arpa"/"ip6.arpa" when zone is NULL. */
+/* The reversed form of an address (RFC 1035 3.5, RFC 3596 2.5), then
+ * "." zone: "4.3.2.1.zone", or the 32 nibbles of an IPv6 address in
+ * reverse order. zone NULL: in-addr.arpa or ip6.arpa (a PTR name).
+ * -EAFNOSUPPORT for another family, -ENAMETOOLONG if out is short. */
 int resolver_reverse_name(const struct sockaddr *sa, const char *zone, char *out, size_t outlen)
     MXG_WUR;
 

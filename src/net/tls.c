@@ -18,8 +18,7 @@ static SSL_CTX *fail(SSL_CTX *ctx, char *err, size_t errlen, const char *what, c
 	return NULL;
 }
 
-SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *err,
-			    size_t errlen)
+SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
@@ -27,7 +26,7 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *e
 		return fail(NULL, err, errlen, "cannot create a TLS context for", cert_file);
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+				     SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1)
 		return fail(ctx, err, errlen, "cannot load certificate", cert_file);

@@ -15,7 +15,6 @@
 #include <openssl/ssl.h>
 
 /* Returns the context or NULL with a reason (file and OpenSSL error). */
-SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *err,
-			    size_t errlen);
+SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen);
 
 #endif

@@ -100,17 +100,24 @@ struct smtp_session {
 	uint16_t client_port;
 	char helo[256];
 	bool esmtp;
-	bool tls;	     /* STARTTLS done (handshake may still run) */
+	bool tls;	    /* STARTTLS done (handshake may still run) */
 	char tls_info[128]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once up */
 	enum smtp_state state;
 	unsigned nerrors;
 	unsigned ncommands;
 	unsigned nmessages;
-	bool waiting;	 /* an async store job is in flight */
-	bool dead;	 /* connection gone; free when the job returns */
-	bool discarding; /* skipping the rest of an over-long line */
-	bool drain;	 /* close at the next idle point */
+	bool waiting;	      /* an async store job is in flight */
+	bool dead;	      /* connection gone; free when the job returns */
+	bool discarding;      /* skipping the rest of an over-long line */
+	bool drain;	      /* close at the next idle point */
 	struct event *linger; /* waits for the last TLS bytes before closing */
+	struct sockaddr_storage peer;
+	bool allowlisted;	   /* limits.allow_networks: no limits, no delay */
+	bool limited;		   /* counted by limits_connect */
+	bool pregreet;		   /* the greeting has not been sent yet */
+	struct event *greet_timer; /* limits.greet_delay */
+	double cmd_tokens;	   /* command rate bucket */
+	int64_t cmd_refilled_ms;
 	int linger_ticks;
 	int64_t bdat_remaining;
 	bool bdat_last;
@@ -299,8 +306,7 @@ static void cmd_starttls(struct smtp_session *s, const char *args)
 		evbuffer_drain(in, evbuffer_get_length(in));
 	}
 	tlsbev = bufferevent_openssl_filter_new(s->env->base, s->bev, ssl,
-						BUFFEREVENT_SSL_ACCEPTING,
-						BEV_OPT_CLOSE_ON_FREE);
+						BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (!tlsbev) {
 		SSL_free(ssl);
 		reply(s, "421 4.7.0 %s Error: TLS setup failed", cfg->node.hostname);
@@ -618,6 +624,24 @@ static const struct smtp_cmd smtp_cmds[] = {
     {"QUIT", ST_ANY_CMD, NULL, cmd_quit},
 };
 
+/* Commands per second, as a token bucket with one second of burst. */
+static bool command_token(struct smtp_session *s)
+{
+	double cap = (double)s->env->cfg->limits.command_rate;
+	int64_t now = time_now_ms();
+
+	if (s->allowlisted)
+		return true;
+	s->cmd_tokens += (double)(now - s->cmd_refilled_ms) * cap / 1000.0;
+	if (s->cmd_tokens > cap)
+		s->cmd_tokens = cap;
+	s->cmd_refilled_ms = now;
+	if (s->cmd_tokens < 1.0)
+		return false;
+	s->cmd_tokens -= 1.0;
+	return true;
+}
+
 static void dispatch(struct smtp_session *s, char *line)
 {
 	const struct smtp_cmd *cmd = NULL;
@@ -627,6 +651,14 @@ static void dispatch(struct smtp_session *s, char *line)
 	while (*args == ' ')
 		args++;
 	s->ncommands++;
+	if (!command_token(s)) {
+		log_info("smtp_limit", "sid=%d.%llu client=%s limit=command_rate", s->env->worker,
+			 (unsigned long long)s->sid, s->client);
+		reply(s, "421 4.7.0 %s Error: too many commands, slow down",
+		      s->env->cfg->node.hostname);
+		close_after_flush(s);
+		return;
+	}
 	if (s->ncommands > (unsigned)s->env->cfg->smtp.max_commands) {
 		reply(s, "421 4.7.0 %s Error: too many commands", s->env->cfg->node.hostname);
 		close_after_flush(s);
@@ -716,10 +748,11 @@ static int add_trace_header(struct smtp_session *s)
 		(void)str_fmt(forpart, sizeof(forpart), "\r\n\tfor <%s>", tx->rcpts[0].addr);
 	if (s->tls_info[0])
 		(void)str_fmt(tlspart, sizeof(tlspart), "\r\n\t(using %s)", s->tls_info);
-	if (str_fmt(hdr, sizeof(hdr),
-		    "Received: from %s ([%s%s])%s\r\n\tby %s (mxguard) with %s id %s%s;\r\n\t%s\r\n",
-		    s->helo, s->client_v6 ? "IPv6:" : "", s->client, tlspart, cfg->node.hostname,
-		    proto, tx->qid, forpart, date) < 0)
+	if (str_fmt(
+		hdr, sizeof(hdr),
+		"Received: from %s ([%s%s])%s\r\n\tby %s (mxguard) with %s id %s%s;\r\n\t%s\r\n",
+		s->helo, s->client_v6 ? "IPv6:" : "", s->client, tlspart, cfg->node.hostname, proto,
+		tx->qid, forpart, date) < 0)
 		return -ENAMETOOLONG;
 	return buf_prepend(&tx->body, hdr, strlen(hdr));
 }
@@ -869,6 +902,21 @@ static void session_process(struct smtp_session *s)
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	size_t maxline = (size_t)s->env->cfg->smtp.max_line_length;
 
+	if (s->pregreet) {
+		if (evbuffer_get_length(in) == 0)
+			return;
+		/* RFC 5321 4.3.1: the client waits for the greeting. A bot that
+		 * does not is refused before it is told anything else. */
+		metrics_add(s->env->metrics, M_SMTP_PREGREET, 1);
+		log_info("pregreet", "sid=%d.%llu client=%s bytes=%zu", s->env->worker,
+			 (unsigned long long)s->sid, s->client, evbuffer_get_length(in));
+		evbuffer_drain(in, evbuffer_get_length(in));
+		s->pregreet = false;
+		reply(s, "554 5.5.1 %s Error: talked before the greeting",
+		      s->env->cfg->node.hostname);
+		close_after_flush(s);
+		return;
+	}
 	while (!s->waiting && !s->dead && s->state != ST_QUIT) {
 		struct evbuffer_ptr eol;
 		size_t eol_len = 0, n;
@@ -1047,12 +1095,24 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
 /* ---- life cycle ------------------------------------------------------- */
 
+static void on_greet_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (!s->pregreet)
+		return;
+	s->pregreet = false;
+	reply(s, "220 %s %s", s->env->cfg->node.hostname, s->env->cfg->smtp.banner);
+	session_process(s);
+}
+
 int smtp_session_start(struct smtp_env *env, int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	const struct config *cfg = env->cfg;
 	struct smtp_session *s;
 
-	(void)salen;
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		close(fd);
@@ -1061,6 +1121,11 @@ int smtp_session_start(struct smtp_env *env, int fd, const struct sockaddr *sa, 
 	s->env = env;
 	s->sid = ++env->next_sid;
 	s->state = ST_GREET;
+	if ((size_t)salen <= sizeof(s->peer))
+		memcpy(&s->peer, sa, (size_t)salen);
+	s->allowlisted = cidr_list_match(&env->allow, sa);
+	s->cmd_tokens = (double)cfg->limits.command_rate;
+	s->cmd_refilled_ms = time_now_ms();
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
 		inet_ntop(AF_INET6, &a6->sin6_addr, s->client, sizeof(s->client));
@@ -1085,20 +1150,45 @@ int smtp_session_start(struct smtp_env *env, int fd, const struct sockaddr *sa, 
 	env->sessions = s;
 	env->nsessions++;
 	metrics_add(env->metrics, M_SMTP_CONNECTIONS, 1);
-	metrics_add(env->metrics, M_SMTP_SESSIONS_ACTIVE, 1);
+	metrics_session_add(env->metrics, env->worker, 1);
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 	bufferevent_set_timeouts(s->bev, &(struct timeval){.tv_sec = cfg->smtp.timeout_command},
 				 &(struct timeval){.tv_sec = cfg->smtp.timeout_command});
 	log_info("connect", "sid=%d.%llu client=%s port=%u", env->worker,
 		 (unsigned long long)s->sid, s->client, s->client_port);
-	if (env->draining ||
-	    metrics_get(env->metrics, M_SMTP_SESSIONS_ACTIVE) > cfg->smtp.max_sessions) {
+	if (env->draining || metrics_sessions_active(env->metrics) > cfg->smtp.max_sessions) {
 		metrics_add(env->metrics, M_SMTP_SESSIONS_REFUSED, 1);
 		reply(s, "421 4.7.0 %s Error: too many connections, try again later",
 		      cfg->node.hostname);
-		bufferevent_enable(s->bev, EV_WRITE);
 		close_after_flush(s);
 		return 0;
+	}
+	if (!s->allowlisted) {
+		enum limits_verdict v = limits_connect(env->limits, cfg, env->worker, sa);
+		if (v != LIMITS_OK) {
+			metrics_add(env->metrics, M_SMTP_SESSIONS_REFUSED, 1);
+			log_info("smtp_limit", "sid=%d.%llu client=%s limit=%s", env->worker,
+				 (unsigned long long)s->sid, s->client, limits_verdict_name(v));
+			reply(s,
+			      "421 4.7.0 %s Error: too many connections from your %s, try "
+			      "again later",
+			      cfg->node.hostname, v == LIMITS_NET_RATE ? "network" : "address");
+			close_after_flush(s);
+			return 0;
+		}
+		s->limited = true;
+	}
+	if (cfg->limits.greet_delay > 0 && !s->allowlisted) {
+		/* Listen before the banner: a client that talks now is a bot. */
+		int64_t ms = cfg->limits.greet_delay;
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		s->pregreet = true;
+		s->greet_timer = evtimer_new(env->base, on_greet_timer, s);
+		if (s->greet_timer && evtimer_add(s->greet_timer, &tv) == 0) {
+			bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+			return 0;
+		}
+		s->pregreet = false;
 	}
 	reply(s, "220 %s %s", cfg->node.hostname, cfg->smtp.banner);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
@@ -1120,9 +1210,13 @@ static void session_free(struct smtp_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	env->nsessions--;
-	metrics_add(env->metrics, M_SMTP_SESSIONS_ACTIVE, -1);
+	metrics_session_add(env->metrics, env->worker, -1);
+	if (s->limited)
+		limits_disconnect(env->limits, env->worker, (const struct sockaddr *)&s->peer);
 	if (s->linger)
 		event_free(s->linger);
+	if (s->greet_timer)
+		event_free(s->greet_timer);
 	bufferevent_free(s->bev);
 	free(s);
 }

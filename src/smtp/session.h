@@ -30,6 +30,8 @@
 
 #include "core/config.h"
 #include "core/metrics.h"
+#include "net/cidr.h"
+#include "smtp/limits.h"
 #include "store/store_async.h"
 
 struct smtp_session;
@@ -40,9 +42,11 @@ struct smtp_env {
 	const struct config *cfg;
 	struct metrics *metrics;
 	struct store_async *store;
-	int nudge_wr; /* written after each commit; -1 for none */
-	SSL_CTX *tls;  /* STARTTLS offered when set (owned by the worker) */
-	int worker;   /* index, for session ids */
+	int nudge_wr;		/* written after each commit; -1 for none */
+	SSL_CTX *tls;		/* STARTTLS offered when set (owned by the worker) */
+	struct limits *limits;	/* per-client limits shared by the node */
+	struct cidr_list allow; /* limits.allow_networks: exempt from checks */
+	int worker;		/* index, for session ids */
 	uint64_t next_sid;
 	bool draining;		       /* finish transactions, take no new ones */
 	struct smtp_session *sessions; /* every open session */

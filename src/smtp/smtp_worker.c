@@ -125,6 +125,11 @@ int smtp_worker_main(const struct worker_ctx *ctx)
 	w.env.metrics = ctx->metrics;
 	w.env.nudge_wr = ctx->nudge_wr;
 	w.env.tls = ctx->tls;
+	w.env.limits = ctx->limits;
+	if (cidr_list_parse(ctx->cfg->limits.allow_networks, &w.env.allow) < 0) {
+		log_err("startup", "reason=\"limits.allow_networks: bad list\"");
+		goto out;
+	}
 	w.env.worker = ctx->index;
 	w.env.store = store_async_new(w.env.base, ctx->cfg, ctx->metrics, err, sizeof(err));
 	if (!w.env.store) {

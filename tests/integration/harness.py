@@ -69,6 +69,10 @@ class Daemon:
             "delivery": {"retry_min": "1s", "retry_max": "2s", "connect_timeout": "3s",
                          "timeout": "20s"},
             "http": {"listen": "127.0.0.1:%d" % self.http_port},
+            # every test client is 127.0.0.1: per-client limits high enough
+            # for the load tests; test_limits sets its own
+            "limits": {"per_ip_sessions": "500", "per_ip_rate": "100000",
+                       "per_net_rate": "1000000", "command_rate": "100000"},
             "log": {"level": "info"},
         }
         for key, val in opts.items():

@@ -56,3 +56,92 @@ def test_max_sessions():
         assert d.metric("mxguard_smtp_sessions_refused_total") >= 1
     finally:
         d.cleanup()
+
+
+def test_per_ip_sessions_and_worker_crash_forgets_them():
+    d = Daemon(limits__per_ip_sessions="3").start()
+    try:
+        held = [Client(d.smtp_port) for _ in range(3)]
+        for c in held:
+            assert c.reply()[0] == 220
+        extra = Client(d.smtp_port)
+        code, text = extra.reply()
+        assert code == 421 and "4.7.0" in text and "address" in text, text
+        assert "limit=per_ip_sessions" in d.log()
+        held[0].cmd("QUIT")
+        time.sleep(0.3)
+        ok = Client(d.smtp_port)
+        assert ok.reply()[0] == 220  # a slot came back
+        # kill -9 every smtp worker: their sessions must not stay counted
+        import os
+        for w in d.workers("smtp"):
+            os.kill(w["pid"], 9)
+        time.sleep(1.5)
+        fresh = [Client(d.smtp_port) for _ in range(3)]
+        for c in fresh:
+            assert c.reply()[0] == 220
+    finally:
+        d.cleanup()
+
+
+def test_connection_rate():
+    d = Daemon(limits__per_ip_rate="5").start()
+    try:
+        codes = []
+        for _ in range(8):
+            c = Client(d.smtp_port)
+            codes.append(c.reply()[0])
+            if codes[-1] == 220:
+                c.cmd("QUIT")
+            c.close()
+        assert codes[:5] == [220] * 5, codes
+        assert 421 in codes[5:], codes
+        assert "limit=per_ip_rate" in d.log()
+    finally:
+        d.cleanup()
+
+
+def test_allowlisted_network_skips_limits():
+    d = Daemon(limits__per_ip_rate="2", limits__allow_networks="127.0.0.0/8, ::1").start()
+    try:
+        for _ in range(6):
+            c = Client(d.smtp_port)
+            assert c.reply()[0] == 220
+            c.cmd("QUIT")
+    finally:
+        d.cleanup()
+
+
+def test_pregreet_refused():
+    d = Daemon(limits__greet_delay="1500").start()
+    try:
+        bot = Client(d.smtp_port)
+        bot.send("EHLO bot.example\r\n")  # talks first
+        code, text = bot.reply()
+        assert code == 554 and "before the greeting" in text, text
+        assert bot.closed()
+        assert d.metric("mxguard_smtp_pregreet_total") == 1
+        polite = Client(d.smtp_port)
+        t0 = time.time()
+        assert polite.reply()[0] == 220
+        assert time.time() - t0 >= 1.2
+        assert polite.cmd("EHLO ok.example")[0] == 250
+    finally:
+        d.cleanup()
+
+
+def test_command_rate():
+    d = Daemon(limits__command_rate="20").start()
+    try:
+        c = Client(d.smtp_port)
+        c.reply()
+        c.send("NOOP\r\n" * 60)
+        codes = []
+        try:
+            for _ in range(60):
+                codes.append(c.reply()[0])
+        except EOFError:
+            pass
+        assert 421 in codes and codes.count(250) <= 25, codes
+    finally:
+        d.cleanup()
