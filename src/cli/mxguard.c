@@ -23,6 +23,8 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "mime/mime.h"
+#include "mime/mime_json.h"
 #include "store/store.h"
 
 #ifndef MXG_VERSION
@@ -43,6 +45,7 @@ enum opt_bit {
 	O_RCPT = 1 << 7,
 	O_SINCE = 1 << 8,
 	O_LIMIT = 1 << 9,
+	O_TEXT = 1 << 10,
 };
 
 static const struct {
@@ -53,7 +56,7 @@ static const struct {
     {"json", O_JSON, false},	{"account", O_ACCOUNT, true}, {"route", O_ROUTE, true},
     {"clear", O_CLEAR, false},	{"all", O_ALL, false},	      {"qid", O_QID, true},
     {"sender", O_SENDER, true}, {"rcpt", O_RCPT, true},	      {"since", O_SINCE, true},
-    {"limit", O_LIMIT, true},
+    {"limit", O_LIMIT, true}, {"text", O_TEXT, false},
 };
 
 /* One invocation: the parsed command line and what it opened. */
@@ -753,6 +756,93 @@ static int cmd_version(struct cli *c)
 	return EXIT_SUCCESS;
 }
 
+/* Reads FILE (or stdin for "-") whole, up to max bytes. */
+static int read_input(const char *path, size_t max, char **out, size_t *outlen)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	size_t len = 0, cap = 1 << 16;
+	char *b = NULL, *nb;
+	int rc = -ENOMEM;
+
+	if (!f)
+		return -errno;
+	if (!(b = malloc(cap)))
+		goto out;
+	for (;;) {
+		size_t n = fread(b + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+		if (len == cap) {
+			if (cap >= max) {
+				rc = -EFBIG;
+				goto out;
+			}
+			cap = cap * 2 > max ? max : cap * 2;
+			if (!(nb = realloc(b, cap)))
+				goto out;
+			b = nb;
+		}
+	}
+	if (ferror(f)) {
+		rc = -EIO;
+		goto out;
+	}
+	*out = b;
+	*outlen = len;
+	b = NULL;
+	rc = 0;
+out:
+	free(b);
+	if (f != stdin)
+		fclose(f);
+	return rc;
+}
+
+#define SCAN_MAX_INPUT (1024ull * 1024 * 1024)
+
+/* scan FILE|-: the MIME tree and findings (the full verdict as the later
+ * layers land). */
+static int cmd_scan(struct cli *c)
+{
+	struct mime_engine *e = NULL;
+	struct mime_msg *m = NULL;
+	char *data = NULL;
+	size_t len = 0;
+	json_t *doc = NULL;
+	int rc, status = EXIT_FAILURE;
+
+	if ((rc = read_input(c->pos[0], SCAN_MAX_INPUT, &data, &len)) < 0) {
+		errorf(c, "%s: %s", c->pos[0], strerror(-rc));
+		goto out;
+	}
+	if (!(e = mime_engine_new(NULL, MIME_OPT_ALL))) {
+		errorf(c, "cannot create the MIME engine");
+		goto out;
+	}
+	if (mime_parse(e, data, len, &m) < 0) {
+		errorf(c, "out of memory");
+		goto out;
+	}
+	if (c->opts & O_TEXT) {
+		mime_json_print_text(stdout, m);
+	} else {
+		if (!(doc = mime_json_msg(m)) ||
+		    json_dumpf(doc, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER) < 0) {
+			errorf(c, "cannot write JSON");
+			goto out;
+		}
+		fputc('\n', stdout);
+	}
+	status = EXIT_SUCCESS;
+out:
+	json_decref(doc);
+	mime_msg_free(m);
+	mime_engine_free(e);
+	free(data);
+	return status;
+}
+
 static int cmd_help(struct cli *c);
 
 static const struct cmd cmds[] = {
@@ -778,6 +868,7 @@ static const struct cmd cmds[] = {
      "log [--qid QUEUE-ID] [--sender TEXT] [--rcpt TEXT] [--since DURATION] [--limit N] "
      "[--json]"},
     {"config", "check", 0, 0, 0, NEED_CONFIG, cmd_config_check, "config check"},
+    {"scan", NULL, 1, 1, O_TEXT, NEED_NOTHING, cmd_scan, "scan (FILE | -) [--text]"},
     {"version", NULL, 0, 0, 0, NEED_NOTHING, cmd_version, "version"},
     {"help", NULL, 0, 0, 0, NEED_NOTHING, cmd_help, "help"},
 };

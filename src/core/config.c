@@ -18,12 +18,15 @@ enum cfg_type {
 	CFG_DURATION, /* seconds with s/m/h/d/w suffix */
 	CFG_BOOL,     /* yes/no/true/false/on/off */
 	CFG_STRING,
-	CFG_ADDR,      /* host:port */
-	CFG_ADDR_LIST, /* comma separated host:port */
-	CFG_LEVEL,     /* error/warn/info/debug */
-	CFG_PATH,      /* made absolute */
-	CFG_URL,       /* store url: sqlite:path made absolute */
-	CFG_CIDR_LIST, /* comma separated addr/prefix */
+	CFG_ADDR,	 /* host:port */
+	CFG_ADDR_LIST,	 /* comma separated host:port */
+	CFG_LEVEL,	 /* error/warn/info/debug */
+	CFG_PATH,	 /* made absolute */
+	CFG_URL,	 /* store url: sqlite:path made absolute */
+	CFG_CIDR_LIST,	 /* comma separated addr/prefix */
+	CFG_MSEC,	 /* milliseconds: 500ms, or s/m/h/d/w as for durations */
+	CFG_SCORE,	 /* a decimal score: 5, -2.5 (stored as double) */
+	CFG_SERVER_LIST, /* comma separated IP:port (name servers) */
 };
 
 struct cfg_key {
@@ -55,7 +58,7 @@ static const struct cfg_key cfg_keys[] = {
     STR("store", "url", CFG_URL, store.url, "sqlite:var/mxguard.db"),
     NUM("store", "busy_timeout", CFG_INT, store.busy_timeout, "5000", 100, 600000),
     NUM("store", "commit_batch", CFG_INT, store.commit_batch, "64", 1, 4096),
-    {"smtp", "listen", CFG_ADDR_LIST, OFF(smtp.listen), 0, "127.0.0.1:2525", 0, 0},
+    {"smtp", "listen", CFG_ADDR_LIST, OFF(smtp.listen), OFF(smtp.nlisten), "127.0.0.1:2525", 1, 0},
     NUM("smtp", "workers", CFG_INT, smtp.workers, "0", 0, 256),
     NUM("smtp", "max_sessions", CFG_INT, smtp.max_sessions, "1000", 1, 1000000),
     NUM("smtp", "max_message_size", CFG_SIZE, smtp.max_message_size, "25M", 1024,
@@ -70,7 +73,8 @@ static const struct cfg_key cfg_keys[] = {
     STR("smtp", "banner", CFG_STRING, smtp.banner, "ESMTP mxguard"),
     STR("smtp", "tls_cert", CFG_PATH, smtp.tls_cert, ""),
     STR("smtp", "tls_key", CFG_PATH, smtp.tls_key, ""),
-    NUM("smtp", "proxy_protocol", CFG_BOOL, smtp.proxy_protocol, "no", 0, 1),
+    {"smtp", "proxy_listen", CFG_ADDR_LIST, OFF(smtp.proxy_listen), OFF(smtp.nproxy_listen), "", 0,
+     0},
     STR("smtp", "proxy_trusted", CFG_CIDR_LIST, smtp.proxy_trusted, ""),
     NUM("limits", "per_ip_sessions", CFG_INT, limits.per_ip_sessions, "20", 1, 100000),
     NUM("limits", "per_ip_rate", CFG_INT, limits.per_ip_rate, "120", 1, 1000000),
@@ -91,6 +95,15 @@ static const struct cfg_key cfg_keys[] = {
     STR("delivery", "dns_server", CFG_STRING, delivery.dns_server, ""),
     STR("http", "listen", CFG_ADDR, http.listen, "127.0.0.1:8025"),
     NUM("log", "level", CFG_LEVEL, log.level, "info", 0, 3),
+    STR("dns", "servers", CFG_SERVER_LIST, dns.servers, ""),
+    NUM("dns", "timeout", CFG_MSEC, dns.timeout, "2s", 100, 30000),
+    NUM("dns", "cache_size", CFG_INT, dns.cache_size, "10000", 0, 1000000),
+    NUM("dns", "max_inflight", CFG_INT, dns.max_inflight, "1000", 1, 100000),
+    NUM("dns", "negative_ttl", CFG_DURATION, dns.negative_ttl, "60s", 0, 86400),
+    NUM("dns", "max_ttl", CFG_DURATION, dns.max_ttl, "1d", 0, 7 * 86400),
+    NUM("dnsbl", "enabled", CFG_BOOL, dnsbl.enabled, "yes", 0, 1),
+    NUM("dnsbl", "reject_score", CFG_SCORE, dnsbl.reject_score, "5", 0, 100000),
+    NUM("dnsbl", "budget", CFG_MSEC, dnsbl.budget, "2s", 100, 30000),
 };
 
 static int make_absolute(char *dst, size_t dstlen, const char *path)
@@ -131,6 +144,78 @@ static int check_addr(const char *v)
 	uint16_t port;
 
 	return parse_hostport(v, host, sizeof(host), &port);
+}
+
+/* "500ms" or a duration ("2s", "1m") -> milliseconds. */
+static int parse_msec(const char *v, int64_t *out)
+{
+	size_t n = strlen(v);
+	char num[32];
+	int64_t x;
+
+	if (n > 2 && !strcmp(v + n - 2, "ms")) {
+		if (str_copyn(num, sizeof(num), v, n - 2) < 0 ||
+		    parse_int64(num, 0, INT64_MAX / 2, out) < 0)
+			return -EINVAL;
+		return 0;
+	}
+	if (parse_duration(v, &x) < 0 || x > INT64_MAX / 2000)
+		return -EINVAL;
+	*out = x * 1000;
+	return 0;
+}
+
+/* A decimal score: an optional sign, digits, an optional fraction of at
+ * most 6 digits. No exponent, no inf/nan, no locale. */
+static int parse_score(const char *v, double *out)
+{
+	const char *p = v;
+	double x = 0, scale = 1;
+	int digits = 0, frac = 0;
+	bool neg = false;
+
+	if (*p == '-' || *p == '+')
+		neg = *p++ == '-';
+	for (; *p >= '0' && *p <= '9'; p++, digits++)
+		if (digits < 9)
+			x = x * 10 + (*p - '0');
+		else
+			return -ERANGE;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, frac++) {
+			if (frac == 6)
+				return -EINVAL;
+			scale /= 10;
+			x += (*p - '0') * scale;
+		}
+		if (frac == 0)
+			return -EINVAL;
+	}
+	if (*p || digits == 0)
+		return -EINVAL;
+	*out = neg ? -x : x;
+	return 0;
+}
+
+/* Name servers: IP literals with a port (no names: resolving the resolver
+ * would need a resolver). */
+static int check_server_list(const char *v)
+{
+	char tmp[CONFIG_ADDR_LEN], *save = NULL, *tok;
+	int n = 0;
+
+	if (str_copy(tmp, sizeof(tmp), v) < 0)
+		return -EINVAL;
+	for (tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		char host[64];
+		unsigned char bin[16];
+		uint16_t port;
+
+		if (++n > 8 || parse_hostport(tok, host, sizeof(host), &port) < 0 ||
+		    (inet_pton(AF_INET, host, bin) != 1 && inet_pton(AF_INET6, host, bin) != 1))
+			return -EINVAL;
+	}
+	return 0;
 }
 
 /* Stores value v for key k; returns NULL or a static reason. */
@@ -185,6 +270,25 @@ static const char *cfg_set(struct config *cfg, const struct cfg_key *k, const ch
 		if (make_absolute(base + k->offset, k->size, v) < 0)
 			return "path too long";
 		return NULL;
+	case CFG_MSEC:
+		if (parse_msec(v, &n) < 0)
+			return "not a duration (e.g. 500ms, 2s, 1m)";
+		break;
+	case CFG_SCORE: {
+		double d;
+		if (parse_score(v, &d) < 0)
+			return "not a score (e.g. 5, -2.5)";
+		if (d < (double)k->min || d > (double)k->max)
+			return "value out of range";
+		*(double *)(base + k->offset) = d;
+		return NULL;
+	}
+	case CFG_SERVER_LIST:
+		if (check_server_list(v) < 0)
+			return "not a list of IP:port (at most 8)";
+		if (str_copy(base + k->offset, k->size, v) < 0)
+			return "value too long";
+		return NULL;
 	case CFG_CIDR_LIST: {
 		char tmp[1024], *save = NULL, *tok;
 		if (str_copy(tmp, sizeof(tmp), v) < 0)
@@ -213,20 +317,22 @@ static const char *cfg_set(struct config *cfg, const struct cfg_key *k, const ch
 		}
 		return "store url must start with sqlite: or postgresql://";
 	case CFG_ADDR_LIST: {
+		/* size holds the offset of the count; min is the fewest allowed */
 		char tmp[CONFIG_MAX_LISTEN * CONFIG_ADDR_LEN], *save = NULL, *tok;
+		char(*list)[CONFIG_ADDR_LEN] = (char(*)[CONFIG_ADDR_LEN])(base + k->offset);
+		size_t *count = (size_t *)(base + k->size);
 		if (str_copy(tmp, sizeof(tmp), v) < 0)
 			return "value too long";
-		cfg->smtp.nlisten = 0;
+		*count = 0;
 		for (tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-			if (cfg->smtp.nlisten == CONFIG_MAX_LISTEN)
+			if (*count == CONFIG_MAX_LISTEN)
 				return "too many addresses";
 			if (check_addr(tok) < 0)
 				return "not host:port";
-			if (str_copy(cfg->smtp.listen[cfg->smtp.nlisten++], CONFIG_ADDR_LEN, tok) <
-			    0)
+			if (str_copy(list[(*count)++], CONFIG_ADDR_LEN, tok) < 0)
 				return "address too long";
 		}
-		if (cfg->smtp.nlisten == 0)
+		if ((int64_t)*count < k->min)
 			return "needs at least one address";
 		return NULL;
 	}
@@ -252,6 +358,200 @@ void config_defaults(struct config *cfg)
 	cfg->node.hostname[sizeof(cfg->node.hostname) - 1] = '\0';
 }
 
+/* ---- [dnsbl ZONE] sections ---------------------------------------------- */
+
+enum {
+	ZK_WEIGHT = 1 << 0,
+	ZK_CODES = 1 << 1,
+	ZK_ALLOW = 1 << 2,
+	ZK_SYMBOL = 1 << 3,
+	ZK_SERVER = 1 << 4,
+};
+
+static const struct {
+	const char *key;
+	unsigned bit;
+} zone_keys[] = {
+    {"weight", ZK_WEIGHT}, {"codes", ZK_CODES},	  {"allow", ZK_ALLOW},
+    {"symbol", ZK_SYMBOL}, {"server", ZK_SERVER},
+};
+
+#define ZONE_WEIGHT_MAX 1000.0
+
+static bool symbol_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (!((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_'))
+			return false;
+	return n > 0 && n < CONFIG_SYMBOL_LEN;
+}
+
+/* A DNS zone name: letters, digits, '-' and '_', labels of 1..63, at
+ * least two labels; made lower case, a trailing dot dropped. */
+static int zone_name_check(char *z)
+{
+	size_t n = strlen(z), label = 0, labels = 1;
+
+	if (n && z[n - 1] == '.')
+		z[--n] = '\0';
+	if (n == 0 || n >= CONFIG_DNSBL_ZONE_LEN)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char c = z[i];
+		if (c >= 'A' && c <= 'Z')
+			z[i] = (char)(c + 32);
+		else if (c == '.') {
+			if (label == 0)
+				return -EINVAL;
+			label = 0;
+			labels++;
+			continue;
+		} else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+			     c == '_'))
+			return -EINVAL;
+		if (++label > 63)
+			return -EINVAL;
+	}
+	return label > 0 && labels >= 2 ? 0 : -EINVAL;
+}
+
+int config_dnsbl_codes_parse(const char *v, struct config_dnsbl_zone *z, const char **why)
+{
+	char tmp[CONFIG_MAX_DNSBL_CODES * 80], *save = NULL, *tok;
+
+	z->ncodes = 0;
+	if (str_copy(tmp, sizeof(tmp), v) < 0) {
+		*why = "value too long";
+		return -EINVAL;
+	}
+	for (tok = strtok_r(tmp, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		struct config_dnsbl_code *c;
+		char *sym = strchr(tok, ':'), *w;
+		struct in_addr a;
+
+		if (!sym) {
+			*why = "want CODE:SYMBOL[:WEIGHT], e.g. 127.0.0.2:ZEN_SBL";
+			return -EINVAL;
+		}
+		*sym++ = '\0';
+		w = strchr(sym, ':');
+		if (w)
+			*w++ = '\0';
+		if (inet_pton(AF_INET, tok, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127) {
+			*why = "a return code is an address in 127.0.0.0/8";
+			return -EINVAL;
+		}
+		if (!symbol_valid(sym)) {
+			*why = "a symbol is 1 to 47 of A-Z, 0-9 and _";
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < z->ncodes; i++)
+			if (z->codes[i].code == ntohl(a.s_addr)) {
+				*why = "duplicate return code";
+				return -EINVAL;
+			}
+		if (z->ncodes == CONFIG_MAX_DNSBL_CODES) {
+			*why = "too many return codes (at most 16)";
+			return -EINVAL;
+		}
+		c = &z->codes[z->ncodes];
+		memset(c, 0, sizeof(*c));
+		c->code = ntohl(a.s_addr);
+		(void)str_copy(c->symbol, sizeof(c->symbol), sym);
+		if (w) {
+			if (parse_score(w, &c->weight) < 0 || c->weight < -ZONE_WEIGHT_MAX ||
+			    c->weight > ZONE_WEIGHT_MAX) {
+				*why = "a weight is a number from -1000 to 1000";
+				return -EINVAL;
+			}
+			c->has_weight = true;
+		}
+		z->ncodes++;
+	}
+	if (z->ncodes == 0) {
+		*why = "needs at least one CODE:SYMBOL";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Opens [dnsbl NAME]: returns NULL or a static reason. */
+static const char *zone_open(struct config *cfg, char *name, int line,
+			     struct config_dnsbl_zone **out)
+{
+	struct config_dnsbl_zone *z;
+	size_t o = 0;
+
+	if (zone_name_check(name) < 0)
+		return "not a DNS zone name";
+	for (size_t i = 0; i < cfg->dnsbl.nzones; i++)
+		if (!strcmp(cfg->dnsbl.zones[i].zone, name))
+			return "duplicate zone";
+	if (cfg->dnsbl.nzones == CONFIG_MAX_DNSBL_ZONES)
+		return "too many zones (at most 64)";
+	z = &cfg->dnsbl.zones[cfg->dnsbl.nzones++];
+	memset(z, 0, sizeof(*z));
+	(void)str_copy(z->zone, sizeof(z->zone), name);
+	z->weight = 1;
+	z->line = line;
+	o = (size_t)snprintf(z->symbol, sizeof(z->symbol), "RBL_");
+	for (const char *p = name; *p && o < sizeof(z->symbol) - 1; p++)
+		z->symbol[o++] = (*p >= 'a' && *p <= 'z')   ? (char)(*p - 32)
+				 : (*p >= '0' && *p <= '9') ? *p
+							    : '_';
+	z->symbol[o] = '\0';
+	*out = z;
+	return NULL;
+}
+
+static const char *zone_set(struct config_dnsbl_zone *z, unsigned bit, const char *v)
+{
+	const char *why = NULL;
+
+	switch (bit) {
+	case ZK_WEIGHT:
+		if (parse_score(v, &z->weight) < 0 || z->weight < -ZONE_WEIGHT_MAX ||
+		    z->weight > ZONE_WEIGHT_MAX)
+			return "not a weight (a number from -1000 to 1000)";
+		return NULL;
+	case ZK_CODES:
+		return config_dnsbl_codes_parse(v, z, &why) < 0 ? why : NULL;
+	case ZK_ALLOW:
+		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on"))
+			z->allow = true;
+		else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off"))
+			z->allow = false;
+		else
+			return "not a boolean (yes or no)";
+		return NULL;
+	case ZK_SYMBOL:
+		if (!symbol_valid(v))
+			return "a symbol is 1 to 47 of A-Z, 0-9 and _";
+		(void)str_copy(z->symbol, sizeof(z->symbol), v);
+		return NULL;
+	case ZK_SERVER:
+		if (!*v || strchr(v, ',') || check_server_list(v) < 0)
+			return "not IP:port";
+		return str_copy(z->server, sizeof(z->server), v) < 0 ? "value too long" : NULL;
+	}
+	return "unknown key";
+}
+
+/* The end of a zone section: what depends on several keys. */
+static const char *zone_close(struct config_dnsbl_zone *z, unsigned seen)
+{
+	if (z->allow && !(seen & ZK_WEIGHT))
+		z->weight = -1;
+	if (z->allow && z->weight > 0)
+		return "an allowlist (allow = yes) needs weight <= 0";
+	for (size_t i = 0; i < z->ncodes; i++)
+		if (z->allow && z->codes[i].has_weight && z->codes[i].weight > 0)
+			return "an allowlist (allow = yes) needs code weights <= 0";
+	return NULL;
+}
+
 static char *trim(char *s)
 {
 	char *e;
@@ -269,6 +569,8 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 {
 	char section[64] = "";
 	bool seen[ARRAY_LEN(cfg_keys)] = {false};
+	struct config_dnsbl_zone *zone = NULL; /* inside [dnsbl ZONE] */
+	unsigned zone_seen = 0;
 	size_t pos = 0;
 	int lineno = 0;
 
@@ -303,6 +605,24 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 				return -EINVAL;
 			}
 			*e = '\0';
+			if (zone && (why = zone_close(zone, zone_seen))) {
+				(void)str_fmt(err, errlen, "%s:%d: [dnsbl %s]: %s", name,
+					      zone->line, zone->zone, why);
+				return -EINVAL;
+			}
+			zone = NULL;
+			if (!strncmp(l + 1, "dnsbl", 5) && isspace((unsigned char)l[6])) {
+				char *zn = trim(l + 6);
+				why = zone_open(cfg, zn, lineno, &zone);
+				if (why) {
+					(void)str_fmt(err, errlen, "%s:%d: [dnsbl %.64s]: %s", name,
+						      lineno, zn, why);
+					return -EINVAL;
+				}
+				zone_seen = 0;
+				(void)str_copy(section, sizeof(section), "dnsbl zone");
+				continue;
+			}
 			for (i = 0; i < ARRAY_LEN(cfg_keys); i++)
 				if (!strcmp(cfg_keys[i].section, l + 1))
 					break;
@@ -327,6 +647,32 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 				      name, lineno, key);
 			return -EINVAL;
 		}
+		if (zone) {
+			unsigned bit = 0;
+			for (i = 0; i < ARRAY_LEN(zone_keys); i++)
+				if (!strcmp(zone_keys[i].key, key))
+					bit = zone_keys[i].bit;
+			if (!bit) {
+				(void)str_fmt(err, errlen,
+					      "%s:%d: unknown key '%.64s' in [dnsbl %s]", name,
+					      lineno, key, zone->zone);
+				return -EINVAL;
+			}
+			if (zone_seen & bit) {
+				(void)str_fmt(err, errlen,
+					      "%s:%d: duplicate key '%s' in [dnsbl %s]", name,
+					      lineno, key, zone->zone);
+				return -EINVAL;
+			}
+			zone_seen |= bit;
+			why = zone_set(zone, bit, val);
+			if (why) {
+				(void)str_fmt(err, errlen, "%s:%d: [dnsbl %s] %s = '%.64s': %s",
+					      name, lineno, zone->zone, key, val, why);
+				return -EINVAL;
+			}
+			continue;
+		}
 		for (i = 0; i < ARRAY_LEN(cfg_keys); i++) {
 			if (!strcmp(cfg_keys[i].section, section) &&
 			    !strcmp(cfg_keys[i].key, key)) {
@@ -347,7 +693,8 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 		seen[i] = true;
 		why = cfg_set(cfg, k, val);
 		if (why) {
-			if (k->type == CFG_INT || k->type == CFG_SIZE || k->type == CFG_DURATION)
+			if (k->type == CFG_INT || k->type == CFG_SIZE || k->type == CFG_DURATION ||
+			    k->type == CFG_MSEC || k->type == CFG_SCORE)
 				(void)str_fmt(err, errlen,
 					      "%s:%d: %s.%s = '%.64s': %s (allowed %lld..%lld)",
 					      name, lineno, section, key, val, why,
@@ -355,6 +702,14 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 			else
 				(void)str_fmt(err, errlen, "%s:%d: %s.%s = '%.64s': %s", name,
 					      lineno, section, key, val, why);
+			return -EINVAL;
+		}
+	}
+	if (zone) {
+		const char *why = zone_close(zone, zone_seen);
+		if (why) {
+			(void)str_fmt(err, errlen, "%s:%d: [dnsbl %s]: %s", name, zone->line,
+				      zone->zone, why);
 			return -EINVAL;
 		}
 	}

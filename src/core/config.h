@@ -21,6 +21,30 @@
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_ADDR_LEN 300
+#define CONFIG_MAX_DNSBL_ZONES 64 /* [dnsbl ZONE] sections */
+#define CONFIG_MAX_DNSBL_CODES 16 /* codes = ... entries per zone */
+#define CONFIG_DNSBL_ZONE_LEN 181 /* + 72 for the reversed IPv6 address */
+#define CONFIG_SYMBOL_LEN 48	  /* [A-Z0-9_], a symbol on the message */
+
+/* One return code of a DNS list (127.0.0.x) and the symbol it means. */
+struct config_dnsbl_code {
+	uint32_t code; /* the IPv4 answer, host byte order */
+	char symbol[CONFIG_SYMBOL_LEN];
+	bool has_weight; /* "127.0.0.2:SYM:4.5": its own weight */
+	double weight;
+};
+
+/* A [dnsbl ZONE] section: a DNS blocklist, or an allowlist (allow = yes). */
+struct config_dnsbl_zone {
+	char zone[CONFIG_DNSBL_ZONE_LEN]; /* lower case, no trailing dot */
+	double weight;			  /* default 1, or -1 for an allowlist */
+	bool allow;			  /* a hit never lets the check reject */
+	char symbol[CONFIG_SYMBOL_LEN];	  /* unmapped codes; default RBL_ZONE */
+	char server[CONFIG_ADDR_LEN];	  /* "IP:port"; "": the [dns] servers */
+	struct config_dnsbl_code codes[CONFIG_MAX_DNSBL_CODES];
+	size_t ncodes;
+	int line; /* of the section header, for messages */
+};
 
 struct config {
 	char path[PATH_MAX];
@@ -50,7 +74,9 @@ struct config {
 		char banner[256];
 		char tls_cert[PATH_MAX]; /* PEM chain; empty: no STARTTLS */
 		char tls_key[PATH_MAX];
-		bool proxy_protocol;	  /* expect a PROXY v1/v2 header first */
+		/* listeners behind a load balancer: a PROXY v1/v2 header first */
+		char proxy_listen[CONFIG_MAX_LISTEN][CONFIG_ADDR_LEN];
+		size_t nproxy_listen;
 		char proxy_trusted[1024]; /* CIDRs allowed to send PROXY headers */
 	} smtp;
 	struct {
@@ -80,6 +106,21 @@ struct config {
 	struct {
 		int64_t level;
 	} log;
+	struct {
+		char servers[CONFIG_ADDR_LEN]; /* "IP:port, ..."; "": resolv.conf */
+		int64_t timeout;	       /* ms per look-up */
+		int64_t cache_size;	       /* entries per worker; 0: no cache */
+		int64_t max_inflight;	       /* look-ups at the servers per worker */
+		int64_t negative_ttl;	       /* s, negative answers without SOA */
+		int64_t max_ttl;	       /* s, cap on every cached answer */
+	} dns;
+	struct {
+		bool enabled;
+		double reject_score; /* sum of weights that rejects at RCPT */
+		int64_t budget;	     /* ms from connect; late zones are skipped */
+		struct config_dnsbl_zone zones[CONFIG_MAX_DNSBL_ZONES];
+		size_t nzones;
+	} dnsbl;
 };
 
 /* Fills every field with its default. */
@@ -92,6 +133,12 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 /* Same, from a string (tests, fuzzing); name is used in messages. */
 int config_parse(const char *name, const char *text, size_t len, struct config *cfg, char *err,
 		 size_t errlen) __attribute__((warn_unused_result));
+
+/* Parses a "codes" value ("127.0.0.2:SYM[:weight], ...") into z->codes.
+ * Returns 0, or a negative code with a static reason in *why. Exposed for
+ * the fuzzer (tests/fuzz/fuzz_dnsbl_codes.c). */
+int config_dnsbl_codes_parse(const char *v, struct config_dnsbl_zone *z, const char **why)
+    __attribute__((warn_unused_result));
 
 /* The SQLite path of a sqlite: URL, or NULL for other backends. */
 const char *config_sqlite_path(const struct config *cfg);

@@ -51,8 +51,10 @@ struct master {
 	struct config *cfg; /* current generation */
 	struct metrics *metrics;
 	int nsmtp;
-	int smtp_fds[MAX_SMTP_WORKERS][CONFIG_MAX_LISTEN];
-	size_t nlisten;
+	/* per worker: smtp.listen sockets, then smtp.proxy_listen ones */
+	int smtp_fds[MAX_SMTP_WORKERS][2 * CONFIG_MAX_LISTEN];
+	size_t nlisten; /* all of them */
+	size_t nproxy;	/* how many at the end expect a PROXY header */
 	int http_fd;
 	int nudge[2];
 	SSL_CTX *tls;
@@ -118,10 +120,14 @@ static int bind_all(struct master *m)
 	const struct config *cfg = m->cfg;
 	char err[512];
 
-	m->nlisten = cfg->smtp.nlisten;
+	m->nlisten = cfg->smtp.nlisten + cfg->smtp.nproxy_listen;
+	m->nproxy = cfg->smtp.nproxy_listen;
 	for (int w = 0; w < m->nsmtp; w++) {
 		for (size_t i = 0; i < m->nlisten; i++) {
-			m->smtp_fds[w][i] = bind_one(cfg->smtp.listen[i], err, sizeof(err));
+			const char *addr = i < cfg->smtp.nlisten
+					       ? cfg->smtp.listen[i]
+					       : cfg->smtp.proxy_listen[i - cfg->smtp.nlisten];
+			m->smtp_fds[w][i] = bind_one(addr, err, sizeof(err));
 			if (m->smtp_fds[w][i] < 0) {
 				log_err("bind", "kind=smtp reason=\"%s\"", err);
 				return -1;
@@ -298,6 +304,7 @@ static void start_child(struct master *m, struct child *c)
 		if (c->kind == WORKER_SMTP) {
 			ctx.smtp_fds = m->smtp_fds[c->index];
 			ctx.nsmtp_fds = m->nlisten;
+			ctx.nsmtp_proxy_fds = m->nproxy;
 			_exit(smtp_worker_main(&ctx));
 		}
 		if (c->kind == WORKER_DELIVERY)
@@ -450,8 +457,12 @@ static void close_listeners(struct master *m)
 
 static bool listeners_equal(const struct config *a, const struct config *b)
 {
-	if (a->smtp.nlisten != b->smtp.nlisten || strcmp(a->http.listen, b->http.listen))
+	if (a->smtp.nlisten != b->smtp.nlisten || strcmp(a->http.listen, b->http.listen) ||
+	    a->smtp.nproxy_listen != b->smtp.nproxy_listen)
 		return false;
+	for (size_t i = 0; i < a->smtp.nproxy_listen; i++)
+		if (strcmp(a->smtp.proxy_listen[i], b->smtp.proxy_listen[i]))
+			return false;
 	for (size_t i = 0; i < a->smtp.nlisten; i++)
 		if (strcmp(a->smtp.listen[i], b->smtp.listen[i]))
 			return false;
@@ -479,6 +490,9 @@ static void reload(struct master *m)
 				   "keeping the old ones\"");
 		memcpy(ncfg->smtp.listen, m->cfg->smtp.listen, sizeof(ncfg->smtp.listen));
 		ncfg->smtp.nlisten = m->cfg->smtp.nlisten;
+		memcpy(ncfg->smtp.proxy_listen, m->cfg->smtp.proxy_listen,
+		       sizeof(ncfg->smtp.proxy_listen));
+		ncfg->smtp.nproxy_listen = m->cfg->smtp.nproxy_listen;
 		memcpy(ncfg->http.listen, m->cfg->http.listen, sizeof(ncfg->http.listen));
 		ncfg->smtp.workers = m->cfg->smtp.workers;
 	}

@@ -27,11 +27,12 @@ struct worker_ctx {
 	int index;	     /* smtp: 0..n-1 */
 	const int *smtp_fds; /* smtp: this worker's listening sockets */
 	size_t nsmtp_fds;
-	int http_fd;	       /* http: the listening socket */
-	int nudge_rd;	       /* delivery: becomes readable when new mail is queued */
-	SSL_CTX *tls;	       /* smtp: STARTTLS context, or NULL */
-	struct limits *limits; /* smtp: the node's per-client limits table */
-	int nudge_wr;	       /* smtp: write one byte (non-blocking) after a commit */
+	size_t nsmtp_proxy_fds; /* smtp: the last ones of smtp_fds expect PROXY */
+	int http_fd;		/* http: the listening socket */
+	int nudge_rd;		/* delivery: becomes readable when new mail is queued */
+	SSL_CTX *tls;		/* smtp: STARTTLS context, or NULL */
+	struct limits *limits;	/* smtp: the node's per-client limits table */
+	int nudge_wr;		/* smtp: write one byte (non-blocking) after a commit */
 };
 
 int smtp_worker_main(const struct worker_ctx *ctx);

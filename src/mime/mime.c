@@ -5,8 +5,8 @@
  * Structure is found in one forward pass over lines. The state is the
  * current part, whether its header block is still being read, and a stack
  * of open boundaries (bounded by max_depth). A line that starts with "--"
- * is checked against every open boundary, innermost first (the way
- * Postfix's mime_state does it), so a lost inner boundary cannot hide the
+ * is checked against every open boundary, innermost first (as Postfix's
+ * mime_state does), so a lost inner boundary cannot hide the
  * outer one: the outer delimiter closes every part inside it. Bodies are
  * not copied: a part's body is a slice of the input.
  *
@@ -486,32 +486,25 @@ static void close_to(struct pctx *c, struct mime_part *stop, size_t end, size_t 
 }
 
 /* Which open boundary does the line (already known to start with "--")
- * delimit? Exact matches win over prefix matches. */
+ * delimit? RFC 2046 section 5.1.1: the boundary, maybe "--", then only
+ * white space. A mere prefix match is not taken (boundaries b4 and b41). */
 static int boundary_match(const struct pctx *c, const char *l, size_t n, bool *close)
 {
-	int found = -1;
-
-	for (int pass = 0; pass < 2 && found < 0; pass++) {
-		for (size_t k = c->nstk; k-- > 0;) {
-			const struct bnd *b = &c->stk[k];
-			size_t i;
-			if (n < 2 + b->len || memcmp(l + 2, b->b, b->len) != 0)
-				continue;
-			i = 2 + b->len;
-			*close = n >= i + 2 && l[i] == '-' && l[i + 1] == '-';
-			if (*close)
-				i += 2;
-			if (pass == 0) {
-				while (i < n && (l[i] == ' ' || l[i] == '\t'))
-					i++;
-				if (i != n)
-					continue;
-			}
-			found = (int)k;
-			break;
-		}
+	for (size_t k = c->nstk; k-- > 0;) {
+		const struct bnd *b = &c->stk[k];
+		size_t i;
+		if (n < 2 + b->len || memcmp(l + 2, b->b, b->len) != 0)
+			continue;
+		i = 2 + b->len;
+		*close = n >= i + 2 && l[i] == '-' && l[i + 1] == '-';
+		if (*close)
+			i += 2;
+		while (i < n && (l[i] == ' ' || l[i] == '\t'))
+			i++;
+		if (i == n)
+			return (int)k;
 	}
-	return found;
+	return -1;
 }
 
 /* Is the line "name:" (obsolete syntax: white space before the colon)? */
@@ -584,7 +577,7 @@ static void parse_entity(struct mime_msg *m, struct mime_part *top, const char *
 		const char *l = d + pos, *nlp = memchr(l, '\n', len - pos);
 		size_t ls = pos, next = nlp ? (size_t)(nlp - d) + 1 : len;
 		size_t n = (nlp ? (size_t)(nlp - l) : len - pos);
-		bool close;
+		bool close = false;
 		int k;
 
 		if (n && l[n - 1] == '\r')

@@ -222,8 +222,8 @@ static int rv_parse(const unsigned char *buf, int len, enum resolver_type qtype,
 			FALLTHROUGH;
 		case RESOLVER_PTR: {
 			size_t at = qtype == RESOLVER_MX ? rd + 2 : rd;
-			if (expand_name(buf, len, at, p->names[p->n], RESOLVER_NAME_LEN,
-					&enclen) < 0 ||
+			if (expand_name(buf, len, at, p->names[p->n], RESOLVER_NAME_LEN, &enclen) <
+				0 ||
 			    at + (size_t)enclen > pos)
 				return -EBADMSG;
 			rr->len = strlen(p->names[p->n]);
@@ -510,9 +510,9 @@ static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
 	} else {
 		event_free(s->ev);
 	}
-	s->ev = event_new(r->base, fd,
-			  (short)(EV_PERSIST | (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0)),
-			  on_sock, s);
+	s->ev = event_new(
+	    r->base, fd, (short)(EV_PERSIST | (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0)),
+	    on_sock, s);
 	if (s->ev)
 		event_add(s->ev, NULL);
 }
@@ -641,7 +641,8 @@ static int servers_set(ares_channel ch, const char *servers, char *why, size_t w
 		unsigned char bin[16];
 		uint16_t port;
 
-		if (n == RESOLVER_MAX_SERVERS || parse_hostport(tok, host, sizeof(host), &port) < 0 ||
+		if (n == RESOLVER_MAX_SERVERS ||
+		    parse_hostport(tok, host, sizeof(host), &port) < 0 ||
 		    (inet_pton(AF_INET, host, bin) != 1 && inet_pton(AF_INET6, host, bin) != 1)) {
 			(void)str_fmt(why, whylen, "bad DNS server '%.64s' (want IP:port)", tok);
 			return -EINVAL;
@@ -708,7 +709,9 @@ int resolver_new(struct event_base *base, const struct resolver_opts *o, struct 
 	 * the request's time-out with one server */
 	ao.timeout = (int)(r->o.timeout_ms / 3 > 0 ? r->o.timeout_ms / 3 : 1);
 	ao.tries = 2;
-	ao.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
+	/* NOCHECKRESP: SERVFAIL and REFUSED come back as such (c-ares would
+	 * otherwise try the next server and report "connection refused") */
+	ao.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP;
 	ao.sock_state_cb = sock_state;
 	ao.sock_state_cb_data = r;
 	if (ares_init_options(&r->ch, &ao,

@@ -70,11 +70,11 @@ enum resolver_status {
 struct resolver_opts {
 	/* "host:port, [v6]:port, ..."; NULL or "": /etc/resolv.conf */
 	const char *servers;
-	int64_t timeout_ms;   /* per request */
-	int64_t cache_size;   /* entries; 0 disables the cache */
-	int64_t max_inflight; /* look-ups at the servers at once */
-	int64_t negative_ttl; /* seconds, for a negative answer without SOA */
-	int64_t max_ttl;      /* seconds */
+	int64_t timeout_ms;	 /* per request */
+	int64_t cache_size;	 /* entries; 0 disables the cache */
+	int64_t max_inflight;	 /* look-ups at the servers at once */
+	int64_t negative_ttl;	 /* seconds, for a negative answer without SOA */
+	int64_t max_ttl;	 /* seconds */
 	struct metrics *metrics; /* NULL: none; counts M_DNS_* */
 };
 
@@ -91,10 +91,10 @@ struct resolver_result {
 	enum resolver_status status;
 	enum resolver_type type;
 	const char *name;
-	const char *why;  /* "NXDOMAIN", "NODATA", "SERVFAIL", "timeout" ... */
-	bool nxdomain;	  /* PERMFAIL because the name does not exist */
+	const char *why; /* "NXDOMAIN", "NODATA", "SERVFAIL", "timeout" ... */
+	bool nxdomain;	 /* PERMFAIL because the name does not exist */
 	bool from_cache;
-	bool truncated;	  /* more records than RESOLVER_MAX_RR / _TEXT */
+	bool truncated; /* more records than RESOLVER_MAX_RR / _TEXT */
 	size_t n;
 	const struct resolver_rr *rr;
 };
@@ -102,11 +102,11 @@ struct resolver_result {
 typedef void (*resolver_cb)(const struct resolver_result *res, void *arg);
 
 struct resolver_stats {
-	uint64_t queries;      /* requests made */
-	uint64_t sent;	       /* look-ups sent to the servers */
+	uint64_t queries; /* requests made */
+	uint64_t sent;	  /* look-ups sent to the servers */
 	uint64_t cache_hits;
 	uint64_t cache_misses;
-	uint64_t joined;       /* requests that joined a look-up in flight */
+	uint64_t joined; /* requests that joined a look-up in flight */
 	uint64_t timeouts;
 	uint64_t over_cap;
 	size_t inflight;
@@ -138,7 +138,7 @@ void resolver_get_stats(const struct resolver *r, struct resolver_stats *st);
  * "." zone: "4.3.2.1.zone", or the 32 nibbles of an IPv6 address in
  * reverse order. zone NULL: in-addr.arpa or ip6.arpa (a PTR name).
  * -EAFNOSUPPORT for another family, -ENAMETOOLONG if out is short. */
-int resolver_reverse_name(const struct sockaddr *sa, const char *zone, char *out, size_t outlen)
-    MXG_WUR;
+int resolver_reverse_name(const struct sockaddr *sa, const char *zone, char *out,
+			  size_t outlen) MXG_WUR;
 
 #endif

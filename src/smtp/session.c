@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/proxy.h"
 #include "smtp/addr.h"
 #include "smtp/data.h"
 
@@ -115,6 +116,7 @@ struct smtp_session {
 	bool allowlisted;	   /* limits.allow_networks: no limits, no delay */
 	bool limited;		   /* counted by limits_connect */
 	bool pregreet;		   /* the greeting has not been sent yet */
+	bool proxy_wait;	   /* expecting the PROXY header */
 	struct event *greet_timer; /* limits.greet_delay */
 	double cmd_tokens;	   /* command rate bucket */
 	int64_t cmd_refilled_ms;
@@ -125,6 +127,7 @@ struct smtp_session {
 };
 
 static void session_process(struct smtp_session *s);
+static bool proxy_header(struct smtp_session *s, struct evbuffer *in);
 static void session_free(struct smtp_session *s);
 
 /* ---- replies and state ------------------------------------------------ */
@@ -902,6 +905,10 @@ static void session_process(struct smtp_session *s)
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	size_t maxline = (size_t)s->env->cfg->smtp.max_line_length;
 
+	if (s->proxy_wait) {
+		if (!proxy_header(s, in))
+			return;
+	}
 	if (s->pregreet) {
 		if (evbuffer_get_length(in) == 0)
 			return;
@@ -1108,24 +1115,13 @@ static void on_greet_timer(evutil_socket_t fd, short what, void *arg)
 	session_process(s);
 }
 
-int smtp_session_start(struct smtp_env *env, int fd, const struct sockaddr *sa, socklen_t salen)
+/* Takes sa as the client of this session: text form, limits key, allowlist. */
+static void set_client(struct smtp_session *s, const struct sockaddr *sa, socklen_t salen)
 {
-	const struct config *cfg = env->cfg;
-	struct smtp_session *s;
-
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		close(fd);
-		return -ENOMEM;
-	}
-	s->env = env;
-	s->sid = ++env->next_sid;
-	s->state = ST_GREET;
+	memset(&s->peer, 0, sizeof(s->peer));
 	if ((size_t)salen <= sizeof(s->peer))
 		memcpy(&s->peer, sa, (size_t)salen);
-	s->allowlisted = cidr_list_match(&env->allow, sa);
-	s->cmd_tokens = (double)cfg->limits.command_rate;
-	s->cmd_refilled_ms = time_now_ms();
+	s->client_v6 = false;
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
 		inet_ntop(AF_INET6, &a6->sin6_addr, s->client, sizeof(s->client));
@@ -1138,6 +1134,105 @@ int smtp_session_start(struct smtp_env *env, int fd, const struct sockaddr *sa, 
 	} else {
 		(void)str_copy(s->client, sizeof(s->client), "unknown");
 	}
+	s->allowlisted = cidr_list_match(&s->env->allow, sa);
+}
+
+/* The client is known (after the PROXY header, if any): limits, then the
+ * greeting, possibly after the greet delay. */
+static void session_begin(struct smtp_session *s)
+{
+	struct smtp_env *env = s->env;
+	const struct config *cfg = env->cfg;
+	const struct sockaddr *sa = (const struct sockaddr *)&s->peer;
+
+	if (env->draining || metrics_sessions_active(env->metrics) > cfg->smtp.max_sessions) {
+		metrics_add(env->metrics, M_SMTP_SESSIONS_REFUSED, 1);
+		reply(s, "421 4.7.0 %s Error: too many connections, try again later",
+		      cfg->node.hostname);
+		close_after_flush(s);
+		return;
+	}
+	if (!s->allowlisted) {
+		enum limits_verdict v = limits_connect(env->limits, cfg, env->worker, sa);
+		if (v != LIMITS_OK) {
+			metrics_add(env->metrics, M_SMTP_SESSIONS_REFUSED, 1);
+			log_info("smtp_limit", "sid=%d.%llu client=%s limit=%s", env->worker,
+				 (unsigned long long)s->sid, s->client, limits_verdict_name(v));
+			reply(s,
+			      "421 4.7.0 %s Error: too many connections from your %s, try "
+			      "again later",
+			      cfg->node.hostname, v == LIMITS_NET_RATE ? "network" : "address");
+			close_after_flush(s);
+			return;
+		}
+		s->limited = true;
+	}
+	if (cfg->limits.greet_delay > 0 && !s->allowlisted) {
+		/* Listen before the banner: a client that talks now is a bot. */
+		int64_t ms = cfg->limits.greet_delay;
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		s->pregreet = true;
+		s->greet_timer = evtimer_new(env->base, on_greet_timer, s);
+		if (s->greet_timer && evtimer_add(s->greet_timer, &tv) == 0) {
+			bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+			return;
+		}
+		s->pregreet = false;
+	}
+	reply(s, "220 %s %s", cfg->node.hostname, cfg->smtp.banner);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+/* Reads the PROXY header. Returns true when the session goes on. */
+static bool proxy_header(struct smtp_session *s, struct evbuffer *in)
+{
+	size_t have = evbuffer_get_length(in), used = 0;
+	struct proxy_info pi;
+	char via[sizeof(s->client)];
+	int r;
+
+	if (have > PROXY_HEADER_MAX)
+		have = PROXY_HEADER_MAX;
+	r = proxy_parse(evbuffer_pullup(in, (ev_ssize_t)have), have, &pi, &used);
+	if (r == 0 && have < PROXY_HEADER_MAX)
+		return false; /* wait for more */
+	if (r <= 0) {
+		log_info("proxy_refused", "sid=%d.%llu via=%s reason=bad_header", s->env->worker,
+			 (unsigned long long)s->sid, s->client);
+		reply(s, "421 4.7.0 %s Error: bad PROXY protocol header",
+		      s->env->cfg->node.hostname);
+		s->proxy_wait = false;
+		close_after_flush(s);
+		return false;
+	}
+	evbuffer_drain(in, used);
+	s->proxy_wait = false;
+	(void)str_copy(via, sizeof(via), s->client);
+	if (pi.family != AF_UNSPEC)
+		set_client(s, (const struct sockaddr *)&pi.src, pi.srclen);
+	log_info("proxy", "sid=%d.%llu client=%s port=%u via=%s", s->env->worker,
+		 (unsigned long long)s->sid, s->client, s->client_port, via);
+	session_begin(s);
+	return false;
+}
+
+int smtp_session_start(struct smtp_env *env, int fd, const struct sockaddr *sa, socklen_t salen,
+		       bool proxy)
+{
+	const struct config *cfg = env->cfg;
+	struct smtp_session *s;
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(fd);
+		return -ENOMEM;
+	}
+	s->env = env;
+	s->sid = ++env->next_sid;
+	s->state = ST_GREET;
+	set_client(s, sa, salen);
+	s->cmd_tokens = (double)cfg->limits.command_rate;
+	s->cmd_refilled_ms = time_now_ms();
 	s->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!s->bev) {
 		close(fd);
@@ -1154,44 +1249,23 @@ int smtp_session_start(struct smtp_env *env, int fd, const struct sockaddr *sa, 
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 	bufferevent_set_timeouts(s->bev, &(struct timeval){.tv_sec = cfg->smtp.timeout_command},
 				 &(struct timeval){.tv_sec = cfg->smtp.timeout_command});
-	log_info("connect", "sid=%d.%llu client=%s port=%u", env->worker,
-		 (unsigned long long)s->sid, s->client, s->client_port);
-	if (env->draining || metrics_sessions_active(env->metrics) > cfg->smtp.max_sessions) {
-		metrics_add(env->metrics, M_SMTP_SESSIONS_REFUSED, 1);
-		reply(s, "421 4.7.0 %s Error: too many connections, try again later",
-		      cfg->node.hostname);
-		close_after_flush(s);
-		return 0;
-	}
-	if (!s->allowlisted) {
-		enum limits_verdict v = limits_connect(env->limits, cfg, env->worker, sa);
-		if (v != LIMITS_OK) {
-			metrics_add(env->metrics, M_SMTP_SESSIONS_REFUSED, 1);
-			log_info("smtp_limit", "sid=%d.%llu client=%s limit=%s", env->worker,
-				 (unsigned long long)s->sid, s->client, limits_verdict_name(v));
-			reply(s,
-			      "421 4.7.0 %s Error: too many connections from your %s, try "
-			      "again later",
-			      cfg->node.hostname, v == LIMITS_NET_RATE ? "network" : "address");
+	log_info("connect", "sid=%d.%llu client=%s port=%u%s", env->worker,
+		 (unsigned long long)s->sid, s->client, s->client_port, proxy ? " proxy=yes" : "");
+	if (proxy) {
+		if (!cidr_list_match(&env->proxy_trusted, sa)) {
+			/* Only our own balancers may tell us who the client is. */
+			log_info("proxy_refused", "sid=%d.%llu via=%s reason=untrusted",
+				 env->worker, (unsigned long long)s->sid, s->client);
+			reply(s, "421 4.7.0 %s Error: PROXY protocol not accepted from %s",
+			      cfg->node.hostname, s->client);
 			close_after_flush(s);
 			return 0;
 		}
-		s->limited = true;
+		s->proxy_wait = true;
+		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+		return 0;
 	}
-	if (cfg->limits.greet_delay > 0 && !s->allowlisted) {
-		/* Listen before the banner: a client that talks now is a bot. */
-		int64_t ms = cfg->limits.greet_delay;
-		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-		s->pregreet = true;
-		s->greet_timer = evtimer_new(env->base, on_greet_timer, s);
-		if (s->greet_timer && evtimer_add(s->greet_timer, &tv) == 0) {
-			bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-			return 0;
-		}
-		s->pregreet = false;
-	}
-	reply(s, "220 %s %s", cfg->node.hostname, cfg->smtp.banner);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	session_begin(s);
 	return 0;
 }
 

@@ -42,19 +42,23 @@ struct smtp_env {
 	const struct config *cfg;
 	struct metrics *metrics;
 	struct store_async *store;
-	int nudge_wr;		/* written after each commit; -1 for none */
-	SSL_CTX *tls;		/* STARTTLS offered when set (owned by the worker) */
-	struct limits *limits;	/* per-client limits shared by the node */
-	struct cidr_list allow; /* limits.allow_networks: exempt from checks */
-	int worker;		/* index, for session ids */
+	int nudge_wr;			/* written after each commit; -1 for none */
+	SSL_CTX *tls;			/* STARTTLS offered when set (owned by the worker) */
+	struct limits *limits;		/* per-client limits shared by the node */
+	struct cidr_list allow;		/* limits.allow_networks: exempt from checks */
+	struct cidr_list proxy_trusted; /* who may send a PROXY header */
+	int worker;			/* index, for session ids */
 	uint64_t next_sid;
 	bool draining;		       /* finish transactions, take no new ones */
 	struct smtp_session *sessions; /* every open session */
 	size_t nsessions;
 };
 
-/* Starts a session on an accepted socket (takes ownership of fd). */
-int smtp_session_start(struct smtp_env *env, int fd, const struct sockaddr *sa, socklen_t salen);
+/* Starts a session on an accepted socket (takes ownership of fd). With
+ * proxy set, the connection must open with a PROXY header from a trusted
+ * balancer; the client it names is then used for every check and log. */
+int smtp_session_start(struct smtp_env *env, int fd, const struct sockaddr *sa, socklen_t salen,
+		       bool proxy);
 /* Asks every session to close at its next idle point (SIGTERM drain). */
 void smtp_env_drain(struct smtp_env *env);
 /* Closes every session at once (end of the drain deadline). */

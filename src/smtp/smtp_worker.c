@@ -31,6 +31,10 @@
 struct smtp_worker {
 	struct smtp_env env;
 	struct evconnlistener *listeners[CONFIG_MAX_LISTEN * 2];
+	struct listener_arg {
+		struct smtp_worker *w;
+		bool proxy;
+	} args[CONFIG_MAX_LISTEN * 2];
 	size_t nlisteners;
 	struct event *sig_term, *sig_int, *tick;
 	int64_t drain_started;
@@ -39,13 +43,13 @@ struct smtp_worker {
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
 		      void *arg)
 {
-	struct smtp_worker *w = arg;
+	struct listener_arg *la = arg;
 	int one = 1;
 
 	(void)l;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	evutil_make_socket_nonblocking(fd);
-	if (smtp_session_start(&w->env, fd, sa, (socklen_t)salen) < 0)
+	if (smtp_session_start(&la->w->env, fd, sa, (socklen_t)salen, la->proxy) < 0)
 		log_err("accept", "reason=\"out of memory\"");
 }
 
@@ -126,6 +130,10 @@ int smtp_worker_main(const struct worker_ctx *ctx)
 	w.env.nudge_wr = ctx->nudge_wr;
 	w.env.tls = ctx->tls;
 	w.env.limits = ctx->limits;
+	if (cidr_list_parse(ctx->cfg->smtp.proxy_trusted, &w.env.proxy_trusted) < 0) {
+		log_err("startup", "reason=\"smtp.proxy_trusted: bad list\"");
+		goto out;
+	}
 	if (cidr_list_parse(ctx->cfg->limits.allow_networks, &w.env.allow) < 0) {
 		log_err("startup", "reason=\"limits.allow_networks: bad list\"");
 		goto out;
@@ -137,8 +145,11 @@ int smtp_worker_main(const struct worker_ctx *ctx)
 		goto out;
 	}
 	for (size_t i = 0; i < ctx->nsmtp_fds; i++) {
-		w.listeners[w.nlisteners] = evconnlistener_new(
-		    w.env.base, on_accept, &w, LEV_OPT_CLOSE_ON_FREE, -1, ctx->smtp_fds[i]);
+		w.args[w.nlisteners].w = &w;
+		w.args[w.nlisteners].proxy = i >= ctx->nsmtp_fds - ctx->nsmtp_proxy_fds;
+		w.listeners[w.nlisteners] =
+		    evconnlistener_new(w.env.base, on_accept, &w.args[w.nlisteners],
+				       LEV_OPT_CLOSE_ON_FREE, -1, ctx->smtp_fds[i]);
 		if (!w.listeners[w.nlisteners]) {
 			log_err("startup", "reason=\"listener\"");
 			goto out;
