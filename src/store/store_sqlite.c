@@ -284,6 +284,8 @@ struct sq {
 	struct store base; /* first: a struct store * is a struct sq * */
 	sqlite3 *db;
 	sqlite3_stmt *stmt[Q_COUNT];
+	int64_t busy_timeout_us;
+	int64_t busy_since_us; /* when the current wait for a lock began */
 };
 
 static struct sq *to_sq(struct store *st)
@@ -1624,6 +1626,24 @@ static const struct store_ops sqlite_ops = {
     .log_search = sq_log_search,
 };
 
+/* Waiting for another process's write lock. SQLite's own busy time-out
+ * sleeps in steps of up to 100 ms, so under contention from several
+ * workers a commit could sit idle long after the lock was free. Poll
+ * finely at first (most transactions here take well under a millisecond),
+ * then back off, and give up after busy_timeout. */
+static int busy_wait(void *arg, int count)
+{
+	struct sq *s = arg;
+	int64_t now = time_mono_us();
+
+	if (count == 0)
+		s->busy_since_us = now;
+	if (now - s->busy_since_us >= s->busy_timeout_us)
+		return 0;
+	usleep(count < 20 ? 100 : count < 200 ? 500 : 2000);
+	return 1;
+}
+
 /* Runs a PRAGMA and checks that its one-row answer reads want (NULL: any). */
 static int pragma(struct sq *s, const char *sql, const char *want)
 {
@@ -1676,13 +1696,16 @@ int store_sqlite_open(const char *path, int busy_timeout_ms, struct store **out,
 		rc = STORE_TEMPFAIL;
 		goto out;
 	}
-	sqlite3_busy_timeout(s->db, busy_timeout_ms);
+	s->busy_timeout_us = (int64_t)busy_timeout_ms * 1000;
+	sqlite3_busy_handler(s->db, busy_wait, s);
 	/* WAL: readers never block the writer; FULL: the WAL is fsynced at
 	 * every COMMIT, which is what makes a 250 safe. */
 	if ((rc = pragma(s, "PRAGMA journal_mode = WAL", "wal")) ||
 	    (rc = pragma(s, "PRAGMA synchronous = FULL", NULL)) ||
 	    (rc = pragma(s, "PRAGMA foreign_keys = ON", NULL)) ||
-	    (rc = pragma(s, "PRAGMA foreign_keys", "1"))) {
+	    (rc = pragma(s, "PRAGMA foreign_keys", "1")) ||
+	    /* after a burst, give the WAL file back down to 64 MiB */
+	    (rc = pragma(s, "PRAGMA journal_size_limit = 67108864", NULL))) {
 		snprintf(err, errlen, "%s: %s", path, s->base.err);
 		goto out;
 	}
