@@ -56,7 +56,7 @@ static const struct {
     {"json", O_JSON, false},	{"account", O_ACCOUNT, true}, {"route", O_ROUTE, true},
     {"clear", O_CLEAR, false},	{"all", O_ALL, false},	      {"qid", O_QID, true},
     {"sender", O_SENDER, true}, {"rcpt", O_RCPT, true},	      {"since", O_SINCE, true},
-    {"limit", O_LIMIT, true}, {"text", O_TEXT, false},
+    {"limit", O_LIMIT, true},	{"text", O_TEXT, false},
 };
 
 /* One invocation: the parsed command line and what it opened. */
@@ -358,9 +358,9 @@ static int domain_row(const struct store_domain *d, void *arg)
 	size_t off = 0;
 
 	if (l->json) {
-		json_t *o =
-		    json_pack("{s:s, s:s, s:s?, s:[]}", "domain", d->name, "account", d->account,
-			      "catchall", d->catchall[0] ? d->catchall : NULL, "routes");
+		json_t *o = json_pack("{s:s, s:s, s:s?, s:b, s:[]}", "domain", d->name, "account",
+				      d->account, "catchall", d->catchall[0] ? d->catchall : NULL,
+				      "require_tls", d->require_tls, "routes");
 		json_t *arr = o ? json_object_get(o, "routes") : NULL;
 
 		for (size_t i = 0; arr && i < d->nroutes; i++)
@@ -379,6 +379,7 @@ static int domain_row(const struct store_domain *d, void *arg)
 	}
 	{
 		const char *row[] = {d->name, d->account, d->catchall[0] ? d->catchall : "-",
+				     d->require_tls ? "required" : "optional",
 				     routes[0] ? routes : "(MX)"};
 		return table_add(&l->t, row);
 	}
@@ -386,7 +387,7 @@ static int domain_row(const struct store_domain *d, void *arg)
 
 static int cmd_domain_list(struct cli *c)
 {
-	static const char *const head[] = {"DOMAIN", "ACCOUNT", "CATCH-ALL", "ROUTES"};
+	static const char *const head[] = {"DOMAIN", "ACCOUNT", "CATCH-ALL", "TLS", "ROUTES"};
 	struct listing l;
 
 	if (listing_start(c, &l, ARRAY_LEN(head), head) < 0)
@@ -441,6 +442,19 @@ static int cmd_domain_catchall(struct cli *c)
 	}
 	rc = store_domain_set_catchall(c->st, c->pos[0], mb);
 	return rc ? store_fail(c, rc, "domain catchall") : EXIT_SUCCESS;
+}
+
+static int cmd_domain_require_tls(struct cli *c)
+{
+	const char *v = c->pos[1];
+	int rc;
+
+	if (strcmp(v, "yes") && strcmp(v, "no")) {
+		errorf(c, "domain require-tls: say yes or no");
+		return EXIT_USAGE;
+	}
+	rc = store_domain_set_require_tls(c->st, c->pos[0], !strcmp(v, "yes"));
+	return rc ? store_fail(c, rc, "domain require-tls") : EXIT_SUCCESS;
 }
 
 /* ---- mailbox, alias --------------------------------------------------- */
@@ -854,6 +868,8 @@ static const struct cmd cmds[] = {
      "domain route DOMAIN (HOST:PORT[,HOST:PORT...] | --clear)"},
     {"domain", "catchall", 1, 2, O_CLEAR, NEED_STORE, cmd_domain_catchall,
      "domain catchall DOMAIN (MAILBOX | --clear)"},
+    {"domain", "require-tls", 2, 2, 0, NEED_STORE, cmd_domain_require_tls,
+     "domain require-tls DOMAIN (yes | no)"},
     {"mailbox", "add", 1, 1, 0, NEED_STORE, cmd_mailbox_add, "mailbox add ADDRESS"},
     {"mailbox", "list", 0, 1, O_JSON, NEED_STORE, cmd_mailbox_list,
      "mailbox list [DOMAIN] [--json]"},

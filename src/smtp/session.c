@@ -435,6 +435,18 @@ static void rcpt_done(int rc, const struct store_rcpt *r, void *arg)
 		reply(s, "451 4.3.0 <%s>: Temporary lookup failure, try again later",
 		      tx->pending_rcpt);
 		log_warn("rcpt_tempfail", "qid=%s client=%s rcpt=%s", tx->qid, s->client, q);
+	} else if (r->cls == STORE_RCPT_LOCAL && r->require_tls && !s->tls_info[0]) {
+		/* RFC 3207 4: the domain's policy refuses mail sent in clear, so a
+		 * stripped or downgraded STARTTLS cannot carry its mail. */
+		metrics_add(s->env->metrics, M_SMTP_RCPTS_REJECTED, 1);
+		reply(s,
+		      "530 5.7.0 <%s>: Must issue a STARTTLS command first (TLS is required for "
+		      "this domain)",
+		      tx->pending_rcpt);
+		log_info("rcpt_reject", "qid=%s client=%s rcpt=%s reason=tls_required", tx->qid,
+			 s->client, q);
+		if (count_error(s))
+			return;
 	} else if (r->cls == STORE_RCPT_LOCAL) {
 		bool dup = false;
 		for (size_t i = 0; i < tx->nrcpts; i++)

@@ -282,6 +282,16 @@ int store_domain_set_catchall(struct store *st, const char *domain, const char *
 	return st->ops->domain_set_catchall(st, dom, mb);
 }
 
+int store_domain_set_require_tls(struct store *st, const char *domain, bool on)
+{
+	char dom[STORE_DOMAIN_LEN];
+	int rc = norm_domain(st, domain, dom, sizeof(dom));
+
+	if (rc)
+		return rc;
+	return st->ops->domain_set_require_tls(st, dom, on);
+}
+
 int store_mailbox_add(struct store *st, const char *address)
 {
 	char a[STORE_ADDR_LEN];

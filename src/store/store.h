@@ -48,7 +48,7 @@ enum store_rc {
 #define STORE_ADDR_LEN 512 /* local@domain, UTF-8 */
 #define STORE_REPLY_LEN 512
 #define STORE_MAX_ROUTES 8
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -79,7 +79,8 @@ struct store_domain {
 	char account[128];
 	char catchall[STORE_ADDR_LEN]; /* "" when none */
 	struct store_route routes[STORE_MAX_ROUTES];
-	size_t nroutes; /* tried in this order */
+	size_t nroutes;	  /* tried in this order */
+	bool require_tls; /* senders must use STARTTLS to reach this domain */
 };
 
 struct store_mailbox {
@@ -104,6 +105,9 @@ int store_domain_set_routes(struct store *st, const char *domain, const struct s
 /* Sets (mailbox != NULL, must exist in the domain) or clears the catch-all. */
 int store_domain_set_catchall(struct store *st, const char *domain, const char *mailbox) MXG_WUR;
 
+/* Whether senders must use TLS (STARTTLS) to deliver to the domain. */
+int store_domain_set_require_tls(struct store *st, const char *domain, bool on) MXG_WUR;
+
 /* The domain of address must exist (STORE_NOTFOUND otherwise). */
 int store_mailbox_add(struct store *st, const char *address) MXG_WUR;
 int store_mailbox_remove(struct store *st, const char *address) MXG_WUR;
@@ -125,6 +129,7 @@ struct store_rcpt {
 	int64_t domain_id;
 	int64_t mailbox_id;	      /* the final mailbox after alias/catch-all */
 	char mailbox[STORE_ADDR_LEN]; /* its address */
+	bool require_tls;	      /* the domain refuses mail sent without TLS */
 };
 
 /* Classifies a recipient address. Returns STORE_OK with out->cls set, or

@@ -40,6 +40,7 @@ struct store_ops {
 	int (*domain_set_routes)(struct store *st, const char *domain,
 				 const struct store_route *routes, size_t n);
 	int (*domain_set_catchall)(struct store *st, const char *domain, const char *mailbox);
+	int (*domain_set_require_tls)(struct store *st, const char *domain, bool on);
 
 	int (*mailbox_add)(struct store *st, const char *address);
 	int (*mailbox_remove)(struct store *st, const char *address);

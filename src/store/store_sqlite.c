@@ -115,6 +115,8 @@ static const struct {
 	const char *sql;
 } migrations[] = {
     {1, schema_v1},
+    /* 2: per-domain "senders must use TLS" (issue 3) */
+    {2, "ALTER TABLE domains ADD COLUMN require_tls INTEGER NOT NULL DEFAULT 0;"},
 };
 
 /* The version a message row's body and columns are written in. */
@@ -133,6 +135,7 @@ enum sq_id {
 	Q_DOMAIN_ID,
 	Q_DOMAIN_CLEAR_CATCHALL,
 	Q_DOMAIN_DELETE,
+	Q_DOMAIN_SET_REQUIRE_TLS,
 	Q_DOMAIN_GET,
 	Q_DOMAIN_LIST,
 	Q_ROUTES,
@@ -205,10 +208,11 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_DOMAIN_ID] = "SELECT id FROM domains WHERE name = ?1",
     [Q_DOMAIN_CLEAR_CATCHALL] = "UPDATE domains SET catchall_mailbox_id = NULL WHERE id = ?1",
     [Q_DOMAIN_DELETE] = "DELETE FROM domains WHERE id = ?1",
-    [Q_DOMAIN_GET] = "SELECT d.id, d.name, a.name, m.local_part FROM domains d"
+    [Q_DOMAIN_SET_REQUIRE_TLS] = "UPDATE domains SET require_tls = ?2 WHERE name = ?1",
+    [Q_DOMAIN_GET] = "SELECT d.id, d.name, a.name, m.local_part, d.require_tls FROM domains d"
 		     " JOIN accounts a ON a.id = d.account_id"
 		     " LEFT JOIN mailboxes m ON m.id = d.catchall_mailbox_id WHERE d.name = ?1",
-    [Q_DOMAIN_LIST] = "SELECT d.id, d.name, a.name, m.local_part FROM domains d"
+    [Q_DOMAIN_LIST] = "SELECT d.id, d.name, a.name, m.local_part, d.require_tls FROM domains d"
 		      " JOIN accounts a ON a.id = d.account_id"
 		      " LEFT JOIN mailboxes m ON m.id = d.catchall_mailbox_id ORDER BY d.name",
     [Q_ROUTES] = "SELECT host, port FROM routes WHERE domain_id = ?1 ORDER BY position",
@@ -216,7 +220,7 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_ROUTE_INSERT] = "INSERT INTO routes (domain_id, position, host, port)"
 		       " VALUES (?1, ?2, ?3, ?4)",
     [Q_DOMAIN_SET_CATCHALL] = "UPDATE domains SET catchall_mailbox_id = ?2 WHERE id = ?1",
-    [Q_DOMAIN_LOOKUP] = "SELECT d.id, m.id, m.local_part FROM domains d"
+    [Q_DOMAIN_LOOKUP] = "SELECT d.id, m.id, m.local_part, d.require_tls FROM domains d"
 			" LEFT JOIN mailboxes m ON m.id = d.catchall_mailbox_id"
 			" WHERE d.name = ?1",
     [Q_MAILBOX_FIND] = "SELECT id, local_part FROM mailboxes"
@@ -671,6 +675,7 @@ static int domain_fill(struct sq *s, sqlite3_stmt *row, struct store_domain *d)
 	if (sqlite3_column_type(row, 3) != SQLITE_NULL &&
 	    str_fmt(d->catchall, sizeof(d->catchall), "%s@%s", col_text(row, 3), d->name) < 0)
 		d->catchall[0] = '\0';
+	d->require_tls = sqlite3_column_int(row, 4) != 0;
 	if (!(stmt = stmt_get(s, Q_ROUTES)))
 		return STORE_TEMPFAIL;
 	sqlite3_bind_int64(stmt, 1, d->id);
@@ -811,6 +816,29 @@ static int alias_find(struct sq *s, int64_t dom_id, const char *key, int64_t *id
 	*id = sqlite3_column_int64(stmt, 0);
 	sqlite3_reset(stmt);
 	return STORE_OK;
+}
+
+static int sq_domain_set_require_tls(struct store *st, const char *domain, bool on)
+{
+	struct sq *s = to_sq(st);
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = tx_begin(s)))
+		return rc;
+	if (!(stmt = stmt_get(s, Q_DOMAIN_SET_REQUIRE_TLS))) {
+		rc = STORE_TEMPFAIL;
+		goto out;
+	}
+	bind_text(stmt, 1, domain);
+	sqlite3_bind_int(stmt, 2, on ? 1 : 0);
+	rc = exec_stmt(s, stmt, "domain require-tls");
+	if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
+		store_set_error(st, "no such domain: %s", domain);
+		rc = STORE_NOTFOUND;
+	}
+out:
+	return tx_end(s, rc);
 }
 
 static int sq_domain_set_catchall(struct store *st, const char *domain, const char *mailbox)
@@ -1042,6 +1070,7 @@ static int sq_rcpt_lookup(struct store *st, const char *address, struct store_rc
 		return rc;
 	}
 	out->domain_id = sqlite3_column_int64(ds, 0);
+	out->require_tls = sqlite3_column_int(ds, 3) != 0;
 
 	if (!(stmt = stmt_get(s, Q_MAILBOX_FIND))) {
 		rc = STORE_TEMPFAIL;
@@ -1606,6 +1635,7 @@ static const struct store_ops sqlite_ops = {
     .domain_list = sq_domain_list,
     .domain_set_routes = sq_domain_set_routes,
     .domain_set_catchall = sq_domain_set_catchall,
+    .domain_set_require_tls = sq_domain_set_require_tls,
     .mailbox_add = sq_mailbox_add,
     .mailbox_remove = sq_mailbox_remove,
     .mailbox_list = sq_mailbox_list,

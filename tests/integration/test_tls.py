@@ -102,3 +102,33 @@ def test_bad_key_stops_startup():
     assert d.proc.wait(timeout=20) != 0
     assert "cannot load private key" in d.log(), d.log()
     d.cleanup()
+
+
+def test_domain_requiring_tls_refuses_cleartext(ctx):
+    d = ctx["d"]
+    d.cli("domain", "add", "secure.test", "--route", "127.0.0.1:%d" % ctx["cap"].port)
+    d.cli("mailbox", "add", "boss@secure.test")
+    d.cli("domain", "require-tls", "secure.test", "yes")
+    assert "required" in d.cli("domain", "list").stdout
+    # a client whose STARTTLS was stripped (or that never tries) is refused
+    c = Client(d.smtp_port)
+    c.reply()
+    c.cmd("EHLO x")
+    assert c.cmd("MAIL FROM:<a@outside.test>")[0] == 250
+    code, text = c.cmd("RCPT TO:<boss@secure.test>")
+    assert code == 530 and "5.7.0" in text, text
+    assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250  # other domains unaffected
+    c.cmd("QUIT")
+    # with TLS it is accepted
+    p = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % d.smtp_port, "--tls",
+                        "--from", "a@outside.test", "--to", "boss@secure.test",
+                        "--header", "Subject: secure-ok"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0 and "queued as" in p.stdout, p.stdout
+    d.cli("domain", "require-tls", "secure.test", "no")
+    c = Client(d.smtp_port)
+    c.reply()
+    c.cmd("EHLO x")
+    c.cmd("MAIL FROM:<a@outside.test>")
+    assert c.cmd("RCPT TO:<boss@secure.test>")[0] == 250
+    c.cmd("QUIT")
