@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -536,6 +537,16 @@ int master_run(const struct config *cfg0)
 	m.nsmtp = m.cfg->smtp.workers ? (int)m.cfg->smtp.workers : (int)(ncpu > 0 ? ncpu : 1);
 	if (m.nsmtp > MAX_SMTP_WORKERS)
 		m.nsmtp = MAX_SMTP_WORKERS;
+
+	/* Every session is a descriptor: allow as many as the system lets us. */
+	{
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				log_warn("startup", "reason=\"cannot raise the descriptor limit\"");
+		}
+	}
 
 	/* Signals are handled synchronously with sigtimedwait(). */
 	sigemptyset(&set);

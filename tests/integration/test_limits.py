@@ -145,3 +145,50 @@ def test_command_rate():
         assert 421 in codes and codes.count(250) <= 25, codes
     finally:
         d.cleanup()
+
+
+def test_thousand_slow_connections_do_not_starve_a_normal_client():
+    import resource
+    import smtplib
+    import socket
+    from harness import Capture, setup_domain, wait_for
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    cap = Capture().start()
+    d = Daemon(smtp__max_sessions="3000", limits__per_ip_sessions="20",
+               limits__per_ip_rate="1000", limits__per_net_rate="100000").start()
+    idle = []
+    try:
+        setup_domain(d, cap.port)
+        # 1,000 connections from 50 addresses that never finish a command
+        for i in range(1000):
+            s = socket.socket()
+            s.bind(("127.0.0.%d" % (2 + i // 20), 0))
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", d.smtp_port))
+            except BlockingIOError:
+                pass
+            idle.append(s)
+        time.sleep(1)
+        for s in idle[::2]:
+            try:
+                s.send(b"EHLO slo")  # half a command, then nothing (slowloris)
+            except OSError:
+                pass
+        wait_for(lambda: (d.metric("mxguard_smtp_sessions_active") or 0) >= 900, timeout=20,
+                 what="the slow sessions to be open")
+        t0 = time.time()
+        c = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=10)
+        c.sendmail("n@outside.test", ["alice@example.test"], b"Subject: not-starved\r\n\r\nx\r\n")
+        c.quit()
+        took = time.time() - t0
+        assert took < 3, "a normal client took %.1fs among 1,000 slow ones" % took
+        cap.wait_messages(1)
+        print("  normal client: %.0f ms with %d slow sessions open" %
+              (took * 1000, d.metric("mxguard_smtp_sessions_active")), flush=True)
+    finally:
+        for s in idle:
+            s.close()
+        d.cleanup()
+        cap.stop()
