@@ -25,6 +25,7 @@
 #include "core/util.h"
 #include "mime/mime.h"
 #include "mime/mime_json.h"
+#include "net/cidr.h"
 #include "store/store.h"
 
 #ifndef MXG_VERSION
@@ -457,6 +458,86 @@ static int cmd_domain_require_tls(struct cli *c)
 	return rc ? store_fail(c, rc, "domain require-tls") : EXIT_SUCCESS;
 }
 
+/* ---- reputation -------------------------------------------------------- */
+
+static const char *const rep_action_names[] = {"-", "allow", "block"};
+
+static int rep_row(const struct store_reputation *r, void *arg)
+{
+	struct listing *l = arg;
+	char spam[32], ham[32], ut[32];
+	const char *act =
+	    (unsigned)r->action < ARRAY_LEN(rep_action_names) ? rep_action_names[r->action] : "?";
+
+	if (l->json)
+		return json_push(l->json,
+				 json_pack("{s:s, s:f, s:f, s:s, s:s, s:I}", "key", r->key, "spam",
+					   r->spam, "ham", r->ham, "action", act, "note", r->note,
+					   "updated_at", (json_int_t)r->updated_at));
+	(void)str_fmt(spam, sizeof(spam), "%.1f", r->spam);
+	(void)str_fmt(ham, sizeof(ham), "%.1f", r->ham);
+	{
+		const char *row[] = {
+		    r->key, spam, ham, act, iso_time(r->updated_at, ut, sizeof(ut)), r->note};
+		return table_add(&l->t, row);
+	}
+}
+
+static int cmd_reputation_list(struct cli *c)
+{
+	static const char *const head[] = {"ADDRESS/NETWORK", "SPAM",	 "HAM",
+					   "ACTION",	      "UPDATED", "NOTE"};
+	struct listing l;
+
+	if (listing_start(c, &l, ARRAY_LEN(head), head) < 0)
+		return EXIT_FAILURE;
+	return listing_end(
+	    c, &l,
+	    store_reputation_list(c->st, time_now(), c->cfg.reputation.half_life, rep_row, &l),
+	    "reputation list", "no reputation entries");
+}
+
+static int rep_key(struct cli *c, char *key)
+{
+	if (cidr_rep_key_norm(c->pos[0], key) < 0) {
+		errorf(c, "%s: give an address, a /24 (IPv4) or a /64 (IPv6)", c->pos[0]);
+		return -1;
+	}
+	return 0;
+}
+
+static int rep_set(struct cli *c, enum store_rep_action a, const char *what)
+{
+	char key[64];
+	int rc;
+
+	if (rep_key(c, key) < 0)
+		return EXIT_USAGE;
+	rc = store_reputation_set_action(c->st, key, a, c->npos > 1 ? c->pos[1] : "", time_now());
+	return rc ? store_fail(c, rc, what) : EXIT_SUCCESS;
+}
+
+static int cmd_reputation_block(struct cli *c)
+{
+	return rep_set(c, STORE_REP_BLOCK, "reputation block");
+}
+
+static int cmd_reputation_allow(struct cli *c)
+{
+	return rep_set(c, STORE_REP_ALLOW, "reputation allow");
+}
+
+static int cmd_reputation_clear(struct cli *c)
+{
+	char key[64];
+	int rc;
+
+	if (rep_key(c, key) < 0)
+		return EXIT_USAGE;
+	rc = store_reputation_remove(c->st, key);
+	return rc ? store_fail(c, rc, "reputation clear") : EXIT_SUCCESS;
+}
+
 /* ---- mailbox, alias --------------------------------------------------- */
 
 static int cmd_mailbox_add(struct cli *c)
@@ -870,6 +951,14 @@ static const struct cmd cmds[] = {
      "domain catchall DOMAIN (MAILBOX | --clear)"},
     {"domain", "require-tls", 2, 2, 0, NEED_STORE, cmd_domain_require_tls,
      "domain require-tls DOMAIN (yes | no)"},
+    {"reputation", "list", 0, 0, O_JSON, NEED_STORE, cmd_reputation_list,
+     "reputation list [--json]"},
+    {"reputation", "block", 1, 2, 0, NEED_STORE, cmd_reputation_block,
+     "reputation block (ADDRESS | NETWORK/24 | NETWORK/64) [NOTE]"},
+    {"reputation", "allow", 1, 2, 0, NEED_STORE, cmd_reputation_allow,
+     "reputation allow (ADDRESS | NETWORK/24 | NETWORK/64) [NOTE]"},
+    {"reputation", "clear", 1, 1, 0, NEED_STORE, cmd_reputation_clear,
+     "reputation clear (ADDRESS | NETWORK)"},
     {"mailbox", "add", 1, 1, 0, NEED_STORE, cmd_mailbox_add, "mailbox add ADDRESS"},
     {"mailbox", "list", 0, 1, O_JSON, NEED_STORE, cmd_mailbox_list,
      "mailbox list [DOMAIN] [--json]"},

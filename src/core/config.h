@@ -88,6 +88,12 @@ struct config {
 		char allow_networks[1024]; /* CIDRs exempt from these limits */
 	} limits;
 	struct {
+		bool enabled;
+		int64_t half_life;	 /* seconds for a verdict count to halve */
+		int64_t reject_spam;	 /* refuse an address with this many spam, no ham */
+		int64_t reject_net_spam; /* same for its /24 or /64 */
+	} reputation;
+	struct {
 		int64_t threads;
 		int64_t per_destination;
 		int64_t lifetime;

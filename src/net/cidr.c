@@ -67,6 +67,60 @@ int cidr_list_parse(const char *text, struct cidr_list *out)
 	return 0;
 }
 
+static int keys_from16(const uint8_t a[16], bool v4, char *ip, char *net)
+{
+	uint8_t m[16];
+
+	memcpy(m, a, 16);
+	if (v4) {
+		if (!inet_ntop(AF_INET, a + 12, ip, 64))
+			return -EINVAL;
+		m[15] = 0;
+		if (!inet_ntop(AF_INET, m + 12, net, 64))
+			return -EINVAL;
+		return str_fmt(net + strlen(net), 64 - strlen(net), "/24");
+	}
+	if (!inet_ntop(AF_INET6, a, ip, 64))
+		return -EINVAL;
+	memset(m + 8, 0, 8);
+	if (!inet_ntop(AF_INET6, m, net, 64))
+		return -EINVAL;
+	return str_fmt(net + strlen(net), 64 - strlen(net), "/64");
+}
+
+int cidr_rep_keys(const struct sockaddr *sa, char *ip, char *net)
+{
+	uint8_t a[16];
+	bool v4;
+
+	if (cidr_addr16(sa, a, &v4) < 0)
+		return -EINVAL;
+	return keys_from16(a, v4, ip, net);
+}
+
+int cidr_rep_key_norm(const char *in, char *out)
+{
+	struct cidr c;
+	uint8_t a[16] = {0};
+	char ip[64], net[64];
+
+	if (cidr_parse_one(in, &c) < 0)
+		return -EINVAL;
+	if (c.family == AF_INET) {
+		a[10] = a[11] = 0xff;
+		memcpy(a + 12, c.addr, 4);
+	} else {
+		memcpy(a, c.addr, 16);
+	}
+	if (keys_from16(a, c.family == AF_INET, ip, net) < 0)
+		return -EINVAL;
+	if (c.bits == (c.family == AF_INET ? 32u : 128u))
+		return str_copy(out, 64, ip);
+	if (c.bits == (c.family == AF_INET ? 24u : 64u))
+		return str_copy(out, 64, net);
+	return -EINVAL;
+}
+
 static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
 {
 	unsigned full = bits / 8, rest = bits % 8;

@@ -36,4 +36,12 @@ bool cidr_list_match(const struct cidr_list *l, const struct sockaddr *sa);
  * IPv4; returns -EAFNOSUPPORT for other families. */
 int cidr_addr16(const struct sockaddr *sa, uint8_t out[16], bool *v4) MXG_WUR;
 
+/* The reputation keys of a client: its address ("192.0.2.7",
+ * "2001:db8::1") and its network ("192.0.2.0/24", "2001:db8::/64"), in
+ * canonical text. Buffers of at least 64 bytes. */
+int cidr_rep_keys(const struct sockaddr *sa, char *ip, char *net) MXG_WUR;
+/* Canonicalises an operator's key: an address, a /24 or a /64. -EINVAL for
+ * anything else. */
+int cidr_rep_key_norm(const char *in, char *out) MXG_WUR;
+
 #endif

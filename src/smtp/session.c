@@ -32,6 +32,9 @@
 /* Closing a TLS session waits up to 100 x 20 ms for its last bytes. */
 #define LINGER_TICK_US (20 * 1000)
 #define LINGER_TICKS_MAX 100
+/* Reputation counts decay continuously; this much below a threshold
+ * still counts as reaching it. */
+#define REP_SLACK 0.05
 /* BDAT chunk sizes are parsed as at most this many digits. */
 #define BDAT_SIZE_DIGITS 12
 
@@ -113,12 +116,14 @@ struct smtp_session {
 	bool drain;	      /* close at the next idle point */
 	struct event *linger; /* waits for the last TLS bytes before closing */
 	struct sockaddr_storage peer;
-	bool allowlisted;	   /* limits.allow_networks: no limits, no delay */
-	bool limited;		   /* counted by limits_connect */
-	bool pregreet;		   /* the greeting has not been sent yet */
-	bool proxy_wait;	   /* expecting the PROXY header */
-	struct event *greet_timer; /* limits.greet_delay */
-	double cmd_tokens;	   /* command rate bucket */
+	bool allowlisted;	      /* limits.allow_networks: no limits, no delay */
+	bool limited;		      /* counted by limits_connect */
+	bool pregreet;		      /* the greeting has not been sent yet */
+	bool proxy_wait;	      /* expecting the PROXY header */
+	char rep_ip[64], rep_net[64]; /* reputation keys of the client */
+	double rep_spam, rep_ham;     /* its record at connect */
+	struct event *greet_timer;    /* limits.greet_delay */
+	double cmd_tokens;	      /* command rate bucket */
 	int64_t cmd_refilled_ms;
 	int linger_ticks;
 	int64_t bdat_remaining;
@@ -128,6 +133,9 @@ struct smtp_session {
 
 static void session_process(struct smtp_session *s);
 static bool proxy_header(struct smtp_session *s, struct evbuffer *in);
+static void session_greet(struct smtp_session *s);
+static void reputation_done(int rc, const struct store_reputation rep[2], void *arg);
+static void reputation_spam(struct smtp_session *s);
 static void session_free(struct smtp_session *s);
 
 /* ---- replies and state ------------------------------------------------ */
@@ -805,6 +813,7 @@ static void end_of_message(struct smtp_session *s)
 		metrics_add(s->env->metrics, M_SMTP_MESSAGES_REJECTED, 1);
 		log_info("reject", "qid=%s client=%s reason=bare_%s", tx->qid, s->client,
 			 (f & SMTP_DATA_BARE_LF) ? "lf" : "cr");
+		reputation_spam(s);
 		reply(s,
 		      "550 5.6.0 Message contains bare %s; lines must end with CRLF "
 		      "(RFC 5321 2.3.8)",
@@ -931,6 +940,7 @@ static void session_process(struct smtp_session *s)
 			 (unsigned long long)s->sid, s->client, evbuffer_get_length(in));
 		evbuffer_drain(in, evbuffer_get_length(in));
 		s->pregreet = false;
+		reputation_spam(s);
 		reply(s, "554 5.5.1 %s Error: talked before the greeting",
 		      s->env->cfg->node.hostname);
 		close_after_flush(s);
@@ -1179,6 +1189,24 @@ static void session_begin(struct smtp_session *s)
 		}
 		s->limited = true;
 	}
+	if (cfg->reputation.enabled && !s->allowlisted &&
+	    cidr_rep_keys(sa, s->rep_ip, s->rep_net) == 0 &&
+	    store_async_reputation(env->store, s->rep_ip, s->rep_net, cfg->reputation.half_life,
+				   reputation_done, s) == 0) {
+		s->waiting = true; /* the greeting waits for the answer */
+		bufferevent_disable(s->bev, EV_READ);
+		return;
+	}
+	session_greet(s);
+}
+
+/* Everything about the client is settled: greet it, perhaps after the
+ * greet delay (pregreet detection). */
+static void session_greet(struct smtp_session *s)
+{
+	struct smtp_env *env = s->env;
+	const struct config *cfg = env->cfg;
+
 	if (cfg->limits.greet_delay > 0 && !s->allowlisted) {
 		/* Listen before the banner: a client that talks now is a bot. */
 		int64_t ms = cfg->limits.greet_delay;
@@ -1193,6 +1221,63 @@ static void session_begin(struct smtp_session *s)
 	}
 	reply(s, "220 %s %s", cfg->node.hostname, cfg->smtp.banner);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+/* The client's reputation: an operator's block or a record of spam and no
+ * ham refuses it now; an operator's allow exempts it from later checks.
+ * A store that does not answer costs the client nothing (TEMPFAIL: go on). */
+static void reputation_done(int rc, const struct store_reputation rep[2], void *arg)
+{
+	struct smtp_session *s = arg;
+	const struct config *cfg = s->env->cfg;
+	const char *why = NULL;
+
+	s->waiting = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	if (rc == STORE_OK) {
+		s->rep_spam = rep[0].spam;
+		s->rep_ham = rep[0].ham;
+		if (rep[0].action == STORE_REP_BLOCK || rep[1].action == STORE_REP_BLOCK)
+			why = "blocked by local policy";
+		else if (rep[0].action == STORE_REP_ALLOW || rep[1].action == STORE_REP_ALLOW)
+			s->allowlisted = true;
+		/* REP_SLACK: counts written a moment ago have decayed a hair */
+		else if (rep[0].spam + REP_SLACK >= (double)cfg->reputation.reject_spam &&
+			 rep[0].ham < 1.0)
+			why = "poor reputation of your address";
+		else if (rep[1].spam + REP_SLACK >= (double)cfg->reputation.reject_net_spam &&
+			 rep[1].ham < 1.0)
+			why = "poor reputation of your network";
+		if (rep[0].spam > 0 || rep[0].ham > 0 || rep[1].spam > 0 || why)
+			log_info("reputation",
+				 "sid=%d.%llu client=%s spam=%.1f ham=%.1f net_spam=%.1f "
+				 "net_ham=%.1f%s%s%s",
+				 s->env->worker, (unsigned long long)s->sid, s->client, rep[0].spam,
+				 rep[0].ham, rep[1].spam, rep[1].ham, why ? " refused=\"" : "",
+				 why ? why : "", why ? "\"" : "");
+	}
+	if (why) {
+		metrics_add(s->env->metrics, M_SMTP_SESSIONS_REFUSED, 1);
+		reply(s, "554 5.7.1 %s Error: %s (%s)", cfg->node.hostname, why, s->client);
+		close_after_flush(s);
+		return;
+	}
+	session_greet(s);
+}
+
+/* Counts a spam verdict against the client (a bot's behaviour). */
+static void reputation_spam(struct smtp_session *s)
+{
+	const struct config *cfg = s->env->cfg;
+
+	if (cfg->reputation.enabled && !s->allowlisted && s->rep_ip[0] &&
+	    store_async_reputation_record(s->env->store, s->rep_ip, s->rep_net, true,
+					  cfg->reputation.half_life) < 0)
+		log_warn("reputation", "sid=%d.%llu reason=\"out of memory\"", s->env->worker,
+			 (unsigned long long)s->sid);
 }
 
 /* Reads the PROXY header. Returns true when the session goes on. */

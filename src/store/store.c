@@ -292,6 +292,60 @@ int store_domain_set_require_tls(struct store *st, const char *domain, bool on)
 	return st->ops->domain_set_require_tls(st, dom, on);
 }
 
+/* "192.0.2.7", "192.0.2.0/24", "2001:db8::/64": printable, short. */
+static int rep_key_ok(struct store *st, const char *key)
+{
+	size_t n = key ? strlen(key) : 0;
+
+	if (n == 0 || n >= STORE_REP_KEY_LEN)
+		return invalid(st, "bad reputation key");
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("0123456789abcdefABCDEF.:/", key[i]))
+			return invalid(st, "bad reputation key");
+	return STORE_OK;
+}
+
+int store_reputation_get(struct store *st, const char *const *keys, size_t n, int64_t now,
+			 int64_t half_life, struct store_reputation *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rep_key_ok(st, keys[i]))
+			return STORE_INVALID;
+	return st->ops->reputation_get(st, keys, n, now, half_life, out);
+}
+
+int store_reputation_record(struct store *st, const char *const *keys, size_t n, bool spam,
+			    int64_t now, int64_t half_life)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rep_key_ok(st, keys[i]))
+			return STORE_INVALID;
+	return st->ops->reputation_record(st, keys, n, spam, now, half_life);
+}
+
+int store_reputation_set_action(struct store *st, const char *key, enum store_rep_action a,
+				const char *note, int64_t now)
+{
+	if (rep_key_ok(st, key))
+		return STORE_INVALID;
+	if (note && (strlen(note) >= 256 || !text_ok(note)))
+		return invalid(st, "bad note");
+	return st->ops->reputation_set_action(st, key, a, note ? note : "", now);
+}
+
+int store_reputation_remove(struct store *st, const char *key)
+{
+	if (rep_key_ok(st, key))
+		return STORE_INVALID;
+	return st->ops->reputation_remove(st, key);
+}
+
+int store_reputation_list(struct store *st, int64_t now, int64_t half_life, store_rep_cb cb,
+			  void *arg)
+{
+	return st->ops->reputation_list(st, now, half_life, cb, arg);
+}
+
 int store_mailbox_add(struct store *st, const char *address)
 {
 	char a[STORE_ADDR_LEN];

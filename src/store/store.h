@@ -48,7 +48,7 @@ enum store_rc {
 #define STORE_ADDR_LEN 512 /* local@domain, UTF-8 */
 #define STORE_REPLY_LEN 512
 #define STORE_MAX_ROUTES 8
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -247,6 +247,42 @@ int store_queue_retry(struct store *st, const char *queue_id, int64_t now, size_
 int store_queue_delete(struct store *st, const char *queue_id) MXG_WUR;
 /* Number of recipients waiting for delivery (for metrics and tests). */
 int store_queue_count(struct store *st, int64_t *n) MXG_WUR;
+
+/* ---- IP reputation ---------------------------------------------------- */
+
+/* Spam and ham verdicts counted per client address ("192.0.2.7") and per
+ * network ("192.0.2.0/24", "2001:db8:1:2::/64"), decaying exponentially
+ * with the caller's half-life, plus an operator's allow or block. */
+enum store_rep_action {
+	STORE_REP_NONE = 0,
+	STORE_REP_ALLOW = 1,
+	STORE_REP_BLOCK = 2,
+};
+
+#define STORE_REP_KEY_LEN 64
+
+struct store_reputation {
+	char key[STORE_REP_KEY_LEN];
+	double spam, ham; /* decayed to `now` */
+	enum store_rep_action action;
+	char note[256];
+	int64_t updated_at; /* 0: never seen */
+};
+
+typedef int (*store_rep_cb)(const struct store_reputation *r, void *arg);
+
+/* Fills out[i] for keys[i] (all zero when unknown). */
+int store_reputation_get(struct store *st, const char *const *keys, size_t n, int64_t now,
+			 int64_t half_life, struct store_reputation *out) MXG_WUR;
+/* Adds one spam (or ham) verdict to every key, decaying what was there. */
+int store_reputation_record(struct store *st, const char *const *keys, size_t n, bool spam,
+			    int64_t now, int64_t half_life) MXG_WUR;
+/* Sets the operator's allow/block (STORE_REP_NONE clears it). */
+int store_reputation_set_action(struct store *st, const char *key, enum store_rep_action a,
+				const char *note, int64_t now) MXG_WUR;
+int store_reputation_remove(struct store *st, const char *key) MXG_WUR;
+int store_reputation_list(struct store *st, int64_t now, int64_t half_life, store_rep_cb cb,
+			  void *arg) MXG_WUR;
 
 /* ---- message log ------------------------------------------------------ */
 

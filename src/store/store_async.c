@@ -11,7 +11,7 @@
 
 #include "core/log.h"
 
-enum job_kind { JOB_LOOKUP, JOB_COMMIT };
+enum job_kind { JOB_LOOKUP, JOB_COMMIT, JOB_REP_GET, JOB_REP_RECORD };
 
 struct job {
 	struct job *next;
@@ -22,6 +22,11 @@ struct job {
 	const struct store_message *msg;
 	store_async_lookup_cb lookup_cb;
 	store_async_commit_cb commit_cb;
+	store_async_rep_cb rep_cb;
+	char rep_keys[2][STORE_REP_KEY_LEN];
+	struct store_reputation rep[2];
+	int64_t half_life;
+	bool spam;
 	void *arg;
 };
 
@@ -99,6 +104,19 @@ static void run_batch(struct store_async *sa, struct job *head)
 	size_t nc = 0;
 
 	for (struct job *j = head; j; j = j->next) {
+		if (j->kind == JOB_REP_GET || j->kind == JOB_REP_RECORD) {
+			const char *keys[2] = {j->rep_keys[0], j->rep_keys[1]};
+			if (j->kind == JOB_REP_GET)
+				j->rc = store_reputation_get(sa->store, keys, 2, time_now(),
+							     j->half_life, j->rep);
+			else
+				j->rc = store_reputation_record(sa->store, keys, 2, j->spam,
+								time_now(), j->half_life);
+			if (j->rc == STORE_TEMPFAIL)
+				log_warn("store_error", "op=reputation reason=\"%s\"",
+					 store_last_error(sa->store));
+			continue;
+		}
 		if (j->kind == JOB_LOOKUP) {
 			j->rc = store_rcpt_lookup(sa->store, j->address, &j->rcpt);
 			if (j->rc == STORE_TEMPFAIL) {
@@ -164,8 +182,10 @@ static void deliver_done(struct store_async *sa)
 		if (head->kind == JOB_LOOKUP)
 			head->lookup_cb(head->rc, head->rc == STORE_OK ? &head->rcpt : NULL,
 					head->arg);
-		else
+		else if (head->kind == JOB_COMMIT)
 			head->commit_cb(head->rc, head->arg);
+		else if (head->kind == JOB_REP_GET)
+			head->rep_cb(head->rc, head->rep, head->arg);
 		free(head);
 	}
 }
@@ -261,6 +281,45 @@ int store_async_commit(struct store_async *sa, const struct store_message *msg,
 	j->msg = msg;
 	j->commit_cb = cb;
 	j->arg = arg;
+	return submit(sa, j);
+}
+
+static struct job *rep_job(enum job_kind kind, const char *ip, const char *net, int64_t half_life)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->kind = kind;
+	j->half_life = half_life;
+	if (str_copy(j->rep_keys[0], sizeof(j->rep_keys[0]), ip) < 0 ||
+	    str_copy(j->rep_keys[1], sizeof(j->rep_keys[1]), net) < 0) {
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+int store_async_reputation(struct store_async *sa, const char *ip, const char *net,
+			   int64_t half_life, store_async_rep_cb cb, void *arg)
+{
+	struct job *j = rep_job(JOB_REP_GET, ip, net, half_life);
+
+	if (!j)
+		return -ENOMEM;
+	j->rep_cb = cb;
+	j->arg = arg;
+	return submit(sa, j);
+}
+
+int store_async_reputation_record(struct store_async *sa, const char *ip, const char *net,
+				  bool spam, int64_t half_life)
+{
+	struct job *j = rep_job(JOB_REP_RECORD, ip, net, half_life);
+
+	if (!j)
+		return -ENOMEM;
+	j->spam = spam;
 	return submit(sa, j);
 }
 

@@ -31,6 +31,8 @@ struct store_async;
 
 typedef void (*store_async_lookup_cb)(int rc, const struct store_rcpt *r, void *arg);
 typedef void (*store_async_commit_cb)(int rc, void *arg);
+/* rep[0] is the address, rep[1] its network. */
+typedef void (*store_async_rep_cb)(int rc, const struct store_reputation rep[2], void *arg);
 
 struct store_async *store_async_new(struct event_base *base, const struct config *cfg,
 				    struct metrics *m, char *err, size_t errlen);
@@ -39,6 +41,12 @@ int store_async_lookup(struct store_async *sa, const char *address, store_async_
 		       void *arg) MXG_WUR;
 int store_async_commit(struct store_async *sa, const struct store_message *msg,
 		       store_async_commit_cb cb, void *arg) MXG_WUR;
+/* Reputation of a client (keys from cidr_rep_keys). */
+int store_async_reputation(struct store_async *sa, const char *ip, const char *net,
+			   int64_t half_life, store_async_rep_cb cb, void *arg) MXG_WUR;
+/* Counts one spam or ham verdict for a client; no callback. */
+int store_async_reputation_record(struct store_async *sa, const char *ip, const char *net,
+				  bool spam, int64_t half_life) MXG_WUR;
 /* Jobs submitted and not yet called back. */
 size_t store_async_pending(const struct store_async *sa);
 /* Finishes the queued jobs, runs their callbacks, stops the thread. */

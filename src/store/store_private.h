@@ -21,6 +21,8 @@
 
 #include <stdarg.h>
 
+#include <math.h>
+
 #include "store/store.h"
 
 #define STORE_ERR_LEN 512
@@ -41,6 +43,15 @@ struct store_ops {
 				 const struct store_route *routes, size_t n);
 	int (*domain_set_catchall)(struct store *st, const char *domain, const char *mailbox);
 	int (*domain_set_require_tls)(struct store *st, const char *domain, bool on);
+	int (*reputation_get)(struct store *st, const char *const *keys, size_t n, int64_t now,
+			      int64_t half_life, struct store_reputation *out);
+	int (*reputation_record)(struct store *st, const char *const *keys, size_t n, bool spam,
+				 int64_t now, int64_t half_life);
+	int (*reputation_set_action)(struct store *st, const char *key, enum store_rep_action a,
+				     const char *note, int64_t now);
+	int (*reputation_remove)(struct store *st, const char *key);
+	int (*reputation_list)(struct store *st, int64_t now, int64_t half_life, store_rep_cb cb,
+			       void *arg);
 
 	int (*mailbox_add)(struct store *st, const char *address);
 	int (*mailbox_remove)(struct store *st, const char *address);
@@ -88,5 +99,13 @@ static inline int store_cb_result(int cbrc)
 /* Backends. */
 int store_sqlite_open(const char *path, int busy_timeout_ms, struct store **out, char *err,
 		      size_t errlen) MXG_WUR;
+
+/* A count that halves every half_life seconds since it was last written. */
+static inline double store_rep_decay(double v, int64_t updated, int64_t now, int64_t half_life)
+{
+	if (v <= 0 || half_life <= 0 || now <= updated)
+		return v;
+	return v * exp2(-(double)(now - updated) / (double)half_life);
+}
 
 #endif

@@ -117,6 +117,14 @@ static const struct {
     {1, schema_v1},
     /* 2: per-domain "senders must use TLS" (issue 3) */
     {2, "ALTER TABLE domains ADD COLUMN require_tls INTEGER NOT NULL DEFAULT 0;"},
+    /* 3: IP and network reputation (issue 3) */
+    {3, "CREATE TABLE reputation ("
+	" key TEXT PRIMARY KEY,"
+	" spam REAL NOT NULL DEFAULT 0,"
+	" ham REAL NOT NULL DEFAULT 0,"
+	" updated_at INTEGER NOT NULL,"
+	" action INTEGER NOT NULL DEFAULT 0,"
+	" note TEXT NOT NULL DEFAULT '');"},
 };
 
 /* The version a message row's body and columns are written in. */
@@ -136,6 +144,11 @@ enum sq_id {
 	Q_DOMAIN_CLEAR_CATCHALL,
 	Q_DOMAIN_DELETE,
 	Q_DOMAIN_SET_REQUIRE_TLS,
+	Q_REP_GET,
+	Q_REP_PUT,
+	Q_REP_ACTION,
+	Q_REP_DELETE,
+	Q_REP_LIST,
 	Q_DOMAIN_GET,
 	Q_DOMAIN_LIST,
 	Q_ROUTES,
@@ -209,6 +222,14 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_DOMAIN_CLEAR_CATCHALL] = "UPDATE domains SET catchall_mailbox_id = NULL WHERE id = ?1",
     [Q_DOMAIN_DELETE] = "DELETE FROM domains WHERE id = ?1",
     [Q_DOMAIN_SET_REQUIRE_TLS] = "UPDATE domains SET require_tls = ?2 WHERE name = ?1",
+    [Q_REP_GET] = "SELECT spam, ham, updated_at, action, note FROM reputation WHERE key = ?1",
+    [Q_REP_PUT] = "INSERT INTO reputation (key, spam, ham, updated_at) VALUES (?1, ?2, ?3, ?4)"
+		  " ON CONFLICT (key) DO UPDATE SET spam = ?2, ham = ?3, updated_at = ?4",
+    [Q_REP_ACTION] =
+	"INSERT INTO reputation (key, updated_at, action, note) VALUES (?1, ?2, ?3, ?4)"
+	" ON CONFLICT (key) DO UPDATE SET action = ?3, note = ?4",
+    [Q_REP_DELETE] = "DELETE FROM reputation WHERE key = ?1",
+    [Q_REP_LIST] = "SELECT key, spam, ham, updated_at, action, note FROM reputation ORDER BY key",
     [Q_DOMAIN_GET] = "SELECT d.id, d.name, a.name, m.local_part, d.require_tls FROM domains d"
 		     " JOIN accounts a ON a.id = d.account_id"
 		     " LEFT JOIN mailboxes m ON m.id = d.catchall_mailbox_id WHERE d.name = ?1",
@@ -1622,6 +1643,147 @@ static int sq_log_search(struct store *st, const struct store_log_query *q, stor
 	return rc;
 }
 
+/* Reads one reputation row into r (zeros when absent), decayed to now. */
+static int rep_read(struct sq *s, const char *key, int64_t now, int64_t half_life,
+		    struct store_reputation *r)
+{
+	sqlite3_stmt *stmt = stmt_get(s, Q_REP_GET);
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	(void)str_copy(r->key, sizeof(r->key), key);
+	if (!stmt)
+		return STORE_TEMPFAIL;
+	bind_text(stmt, 1, key);
+	rc = step(s, stmt, "reputation get");
+	if (rc > 0) {
+		r->updated_at = sqlite3_column_int64(stmt, 2);
+		r->spam =
+		    store_rep_decay(sqlite3_column_double(stmt, 0), r->updated_at, now, half_life);
+		r->ham =
+		    store_rep_decay(sqlite3_column_double(stmt, 1), r->updated_at, now, half_life);
+		r->action = (enum store_rep_action)sqlite3_column_int(stmt, 3);
+		col_copy(stmt, 4, r->note, sizeof(r->note));
+		rc = STORE_OK;
+	}
+	sqlite3_reset(stmt);
+	return rc < 0 ? rc : STORE_OK;
+}
+
+static int sq_reputation_get(struct store *st, const char *const *keys, size_t n, int64_t now,
+			     int64_t half_life, struct store_reputation *out)
+{
+	struct sq *s = to_sq(st);
+	int rc = STORE_OK;
+
+	for (size_t i = 0; i < n && rc == STORE_OK; i++)
+		rc = rep_read(s, keys[i], now, half_life, &out[i]);
+	return rc;
+}
+
+static int sq_reputation_record(struct store *st, const char *const *keys, size_t n, bool spam,
+				int64_t now, int64_t half_life)
+{
+	struct sq *s = to_sq(st);
+	struct store_reputation r;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = tx_begin(s)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = rep_read(s, keys[i], now, half_life, &r)))
+			goto out;
+		if (!(stmt = stmt_get(s, Q_REP_PUT))) {
+			rc = STORE_TEMPFAIL;
+			goto out;
+		}
+		bind_text(stmt, 1, keys[i]);
+		sqlite3_bind_double(stmt, 2, r.spam + (spam ? 1.0 : 0.0));
+		sqlite3_bind_double(stmt, 3, r.ham + (spam ? 0.0 : 1.0));
+		sqlite3_bind_int64(stmt, 4, now);
+		if ((rc = exec_stmt(s, stmt, "reputation record")))
+			goto out;
+	}
+out:
+	return tx_end(s, rc);
+}
+
+static int sq_reputation_set_action(struct store *st, const char *key, enum store_rep_action a,
+				    const char *note, int64_t now)
+{
+	struct sq *s = to_sq(st);
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = tx_begin(s)))
+		return rc;
+	if (!(stmt = stmt_get(s, Q_REP_ACTION))) {
+		rc = STORE_TEMPFAIL;
+		goto out;
+	}
+	bind_text(stmt, 1, key);
+	sqlite3_bind_int64(stmt, 2, now);
+	sqlite3_bind_int(stmt, 3, (int)a);
+	bind_text(stmt, 4, note);
+	rc = exec_stmt(s, stmt, "reputation action");
+out:
+	return tx_end(s, rc);
+}
+
+static int sq_reputation_remove(struct store *st, const char *key)
+{
+	struct sq *s = to_sq(st);
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = tx_begin(s)))
+		return rc;
+	if (!(stmt = stmt_get(s, Q_REP_DELETE))) {
+		rc = STORE_TEMPFAIL;
+		goto out;
+	}
+	bind_text(stmt, 1, key);
+	rc = exec_stmt(s, stmt, "reputation remove");
+	if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
+		store_set_error(st, "no reputation entry for %s", key);
+		rc = STORE_NOTFOUND;
+	}
+out:
+	return tx_end(s, rc);
+}
+
+static int sq_reputation_list(struct store *st, int64_t now, int64_t half_life, store_rep_cb cb,
+			      void *arg)
+{
+	struct sq *s = to_sq(st);
+	sqlite3_stmt *stmt = stmt_get(s, Q_REP_LIST);
+	struct store_reputation r;
+	int rc;
+
+	if (!stmt)
+		return STORE_TEMPFAIL;
+	while ((rc = step(s, stmt, "reputation list")) > 0) {
+		int cbrc;
+
+		memset(&r, 0, sizeof(r));
+		col_copy(stmt, 0, r.key, sizeof(r.key));
+		r.updated_at = sqlite3_column_int64(stmt, 3);
+		r.spam =
+		    store_rep_decay(sqlite3_column_double(stmt, 1), r.updated_at, now, half_life);
+		r.ham =
+		    store_rep_decay(sqlite3_column_double(stmt, 2), r.updated_at, now, half_life);
+		r.action = (enum store_rep_action)sqlite3_column_int(stmt, 4);
+		col_copy(stmt, 5, r.note, sizeof(r.note));
+		if ((cbrc = cb(&r, arg))) {
+			rc = store_cb_result(cbrc);
+			break;
+		}
+	}
+	sqlite3_reset(stmt);
+	return rc;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1636,6 +1798,11 @@ static const struct store_ops sqlite_ops = {
     .domain_set_routes = sq_domain_set_routes,
     .domain_set_catchall = sq_domain_set_catchall,
     .domain_set_require_tls = sq_domain_set_require_tls,
+    .reputation_get = sq_reputation_get,
+    .reputation_record = sq_reputation_record,
+    .reputation_set_action = sq_reputation_set_action,
+    .reputation_remove = sq_reputation_remove,
+    .reputation_list = sq_reputation_list,
     .mailbox_add = sq_mailbox_add,
     .mailbox_remove = sq_mailbox_remove,
     .mailbox_list = sq_mailbox_list,

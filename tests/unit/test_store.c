@@ -697,6 +697,44 @@ static void test_log_search(void **state)
 
 /* A writer holding the lock longer than busy_timeout: TEMPFAIL, never a
  * wrong answer, and nothing kept. */
+static void test_reputation(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = f->st;
+	const char *keys[2] = {"192.0.2.7", "192.0.2.0/24"};
+	struct store_reputation r[2];
+	int64_t t0 = 1700000000, hl = 3600;
+
+	assert_int_equal(store_reputation_get(st, keys, 2, t0, hl, r), STORE_OK);
+	assert_true(r[0].spam == 0 && r[0].ham == 0 && r[0].updated_at == 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(store_reputation_record(st, keys, 2, true, t0, hl), STORE_OK);
+	assert_int_equal(store_reputation_record(st, keys, 1, false, t0, hl), STORE_OK);
+	assert_int_equal(store_reputation_get(st, keys, 2, t0, hl, r), STORE_OK);
+	assert_true(r[0].spam > 3.99 && r[0].spam < 4.01);
+	assert_true(r[0].ham > 0.99 && r[0].ham < 1.01);
+	assert_true(r[1].ham == 0);
+	/* one half-life later, half of it */
+	assert_int_equal(store_reputation_get(st, keys, 2, t0 + hl, hl, r), STORE_OK);
+	assert_true(r[0].spam > 1.99 && r[0].spam < 2.01);
+	assert_true(r[1].spam > 1.99 && r[1].spam < 2.01);
+	/* a new verdict decays the old count first */
+	assert_int_equal(store_reputation_record(st, keys, 1, true, t0 + 2 * hl, hl), STORE_OK);
+	assert_int_equal(store_reputation_get(st, keys, 1, t0 + 2 * hl, hl, r), STORE_OK);
+	assert_true(r[0].spam > 1.99 && r[0].spam < 2.01);
+	/* operator actions survive verdicts; bad keys are refused */
+	assert_int_equal(store_reputation_set_action(st, "192.0.2.0/24", STORE_REP_BLOCK, "x", t0),
+			 STORE_OK);
+	assert_int_equal(store_reputation_record(st, keys, 2, true, t0, hl), STORE_OK);
+	assert_int_equal(store_reputation_get(st, keys, 2, t0, hl, r), STORE_OK);
+	assert_int_equal(r[1].action, STORE_REP_BLOCK);
+	assert_string_equal(r[1].note, "x");
+	assert_int_equal(store_reputation_set_action(st, "drop table", STORE_REP_BLOCK, "", t0),
+			 STORE_INVALID);
+	assert_int_equal(store_reputation_remove(st, "198.51.100.1"), STORE_NOTFOUND);
+	assert_int_equal(store_reputation_remove(st, "192.0.2.7"), STORE_OK);
+}
+
 static void test_busy_tempfail(void **state)
 {
 	struct fixture *f = *state;
@@ -870,6 +908,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_log_search, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reputation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_busy_tempfail, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disk_full, setup_full, teardown_full),
 	};
