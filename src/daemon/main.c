@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "daemon/master.h"
+#include "net/resolver.h"
 
 static void usage(FILE *f)
 {
@@ -58,5 +59,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_init("master", (enum log_level)cfg.log.level);
+	if (resolver_global_init() < 0) {
+		fprintf(stderr, "mxguardd: cannot initialise the DNS library\n");
+		return 1;
+	}
 	return master_run(&cfg);
 }

@@ -31,11 +31,11 @@ struct mime_cs {
 static const struct {
 	const char *from, *to;
 } cs_alias[] = {
-    {"iso-8859-1", "WINDOWS-1252"}, {"latin1", "WINDOWS-1252"},	   {"us-ascii", "WINDOWS-1252"},
-    {"ascii", "WINDOWS-1252"},	    {"gb2312", "GB18030"},	   {"gbk", "GB18030"},
-    {"x-gbk", "GB18030"},	    {"ks_c_5601-1987", "CP949"},   {"euc-kr", "CP949"},
-    {"x-sjis", "SHIFT_JIS"},	    {"shift-jis", "CP932"},	   {"shift_jis", "CP932"},
-    {"tis-620", "CP874"},	    {"iso-8859-11", "CP874"},	   {"x-mac-roman", "MACINTOSH"},
+    {"iso-8859-1", "WINDOWS-1252"}, {"latin1", "WINDOWS-1252"},	    {"us-ascii", "WINDOWS-1252"},
+    {"ascii", "WINDOWS-1252"},	    {"gb2312", "GB18030"},	    {"gbk", "GB18030"},
+    {"x-gbk", "GB18030"},	    {"ks_c_5601-1987", "CP949"},    {"euc-kr", "CP949"},
+    {"x-sjis", "SHIFT_JIS"},	    {"shift-jis", "CP932"},	    {"shift_jis", "CP932"},
+    {"tis-620", "CP874"},	    {"iso-8859-11", "CP874"},	    {"x-mac-roman", "MACINTOSH"},
     {"unicode-1-1-utf-7", "UTF-7"}, {"iso-8859-8-i", "ISO-8859-8"}, {"cp-850", "CP850"},
 };
 
@@ -234,8 +234,8 @@ int mime_cs_to_utf8(struct mime_cs *cs, const char *charset, size_t clen, const 
 		return cd == (iconv_t)-1 ? 0 : convert(cd, in, n, a, out, outlen, flags);
 	}
 	for (i = 0; i < clen; i++)
-		name[i] = (char)((charset[i] >= 'A' && charset[i] <= 'Z') ? charset[i] + 32
-									   : charset[i]);
+		name[i] =
+		    (char)((charset[i] >= 'A' && charset[i] <= 'Z') ? charset[i] + 32 : charset[i]);
 	name[clen] = '\0';
 	if (is_utf8_name(name))
 		return mime_cs_utf8_clean(in, n, a, out, outlen, flags);

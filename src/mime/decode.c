@@ -129,7 +129,8 @@ static size_t qp_common(const char *in, size_t n, unsigned char *out, size_t max
 		}
 		if (c == '=') {
 			int h, l;
-			if (i + 2 < n && (h = hexval(s[i + 1])) >= 0 && (l = hexval(s[i + 2])) >= 0) {
+			if (i + 2 < n && (h = hexval(s[i + 1])) >= 0 &&
+			    (l = hexval(s[i + 2])) >= 0) {
 				out[o++] = (unsigned char)(h << 4 | l);
 				i += 3;
 				continue;
@@ -158,7 +159,8 @@ static size_t qp_common(const char *in, size_t n, unsigned char *out, size_t max
 			size_t j = i;
 			while (j < n && (s[j] == ' ' || s[j] == '\t'))
 				j++;
-			if (j == n || s[j] == '\n' || (s[j] == '\r' && j + 1 < n && s[j + 1] == '\n')) {
+			if (j == n || s[j] == '\n' ||
+			    (s[j] == '\r' && j + 1 < n && s[j + 1] == '\n')) {
 				i = j;
 				continue;
 			}
@@ -203,7 +205,8 @@ size_t mime_dec_uu(const char *in, size_t n, unsigned char *out, size_t max, uns
 		while (want > 0) {
 			unsigned char c[4];
 			for (int k = 0; k < 4; k++)
-				c[k] = p + (size_t)k < i + len ? (unsigned char)UU(s[p + (size_t)k]) : 0;
+				c[k] = p + (size_t)k < i + len ? (unsigned char)UU(s[p + (size_t)k])
+							       : 0;
 			if (p + 4 > i + len)
 				*flags |= MIME_DEC_BROKEN; /* short line */
 			unsigned char b[3] = {(unsigned char)(c[0] << 2 | c[1] >> 4),

@@ -267,12 +267,12 @@ static int pct_decode(const char *v, size_t n, unsigned char *out)
 		if (v[i] == '%' && i + 2 < n) {
 			int h = -1, l = -1;
 			char a = v[i + 1], b = v[i + 2];
-			h = (a >= '0' && a <= '9')	 ? a - '0'
+			h = (a >= '0' && a <= '9')		   ? a - '0'
 			    : (lower(a) >= 'a' && lower(a) <= 'f') ? lower(a) - 'a' + 10
-							       : -1;
-			l = (b >= '0' && b <= '9')	 ? b - '0'
+								   : -1;
+			l = (b >= '0' && b <= '9')		   ? b - '0'
 			    : (lower(b) >= 'a' && lower(b) <= 'f') ? lower(b) - 'a' + 10
-							       : -1;
+								   : -1;
 			if (h >= 0 && l >= 0) {
 				out[o++] = (unsigned char)(h << 4 | l);
 				i += 2;
@@ -317,7 +317,8 @@ static int assemble(struct mime_cs *cs, struct arena *a, struct rawparam *rp, si
 				any_ext = true;
 				if (sec == 0) {
 					const char *q1 = memchr(val, '\'', vl), *q2;
-					if (q1 && (q2 = memchr(q1 + 1, '\'', vl - (size_t)(q1 + 1 - val)))) {
+					if (q1 && (q2 = memchr(q1 + 1, '\'',
+							       vl - (size_t)(q1 + 1 - val)))) {
 						csname = val;
 						cslen = (size_t)(q1 - val);
 						vl -= (size_t)(q2 + 1 - val);
@@ -343,8 +344,8 @@ static int assemble(struct mime_cs *cs, struct arena *a, struct rawparam *rp, si
 }
 
 int mime_hdr_params(struct mime_cs *cs, struct arena *a, const char *v, size_t n,
-		    struct mime_slice *token, struct mime_param *params, size_t max, size_t *nparams,
-		    unsigned *flags)
+		    struct mime_slice *token, struct mime_param *params, size_t max,
+		    size_t *nparams, unsigned *flags)
 {
 	struct rawparam rp[MIME_HDR_MAX_PARAMS * 2];
 	size_t nrp = 0, i = 0, np = 0;
@@ -507,8 +508,7 @@ int mime_hdr_params(struct mime_cs *cs, struct arena *a, const char *v, size_t n
 	return 0;
 }
 
-const struct mime_slice *mime_hdr_param(const struct mime_param *params, size_t n,
-					const char *name)
+const struct mime_slice *mime_hdr_param(const struct mime_param *params, size_t n, const char *name)
 {
 	size_t l = strlen(name);
 

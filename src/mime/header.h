@@ -35,8 +35,8 @@ int mime_hdr_decode(struct mime_cs *cs, struct arena *a, const char *v, size_t n
  * disposition, lower-cased, comments and white space removed; empty if
  * absent). At most max parameters are kept. */
 int mime_hdr_params(struct mime_cs *cs, struct arena *a, const char *v, size_t n,
-		    struct mime_slice *token, struct mime_param *params, size_t max, size_t *nparams,
-		    unsigned *flags) MXG_WUR;
+		    struct mime_slice *token, struct mime_param *params, size_t max,
+		    size_t *nparams, unsigned *flags) MXG_WUR;
 
 /* The value of parameter name (lower case) or NULL. */
 const struct mime_slice *mime_hdr_param(const struct mime_param *params, size_t n,

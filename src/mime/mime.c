@@ -46,13 +46,12 @@ void mime_limits_default(struct mime_limits *l)
 
 int mime_limits_check(const struct mime_limits *l)
 {
-	if (l->max_depth < 1 || l->max_depth > 1000 || l->max_parts < 1 ||
-	    l->max_parts > 100000 || l->max_headers < 1 || l->max_headers > 100000 ||
-	    l->max_header_bytes < 1024 || l->max_header_bytes > 64u * 1024 * 1024 ||
-	    l->max_decoded < 1024 || l->max_decoded > 4ull * 1024 * 1024 * 1024 ||
-	    l->max_archive_depth > 32 || l->max_archive_ratio < 2 ||
-	    l->max_archive_ratio > 100000 || l->max_archive_members > 100000 ||
-	    l->max_urls > 100000)
+	if (l->max_depth < 1 || l->max_depth > 1000 || l->max_parts < 1 || l->max_parts > 100000 ||
+	    l->max_headers < 1 || l->max_headers > 100000 || l->max_header_bytes < 1024 ||
+	    l->max_header_bytes > 64u * 1024 * 1024 || l->max_decoded < 1024 ||
+	    l->max_decoded > 4ull * 1024 * 1024 * 1024 || l->max_archive_depth > 32 ||
+	    l->max_archive_ratio < 2 || l->max_archive_ratio > 100000 ||
+	    l->max_archive_members > 100000 || l->max_urls > 100000)
 		return -EINVAL;
 	return 0;
 }
@@ -250,14 +249,10 @@ static enum mime_cte cte_parse(struct mime_slice v)
 	static const struct {
 		const char *name;
 		enum mime_cte cte;
-	} t[] = {{"7bit", MIME_CTE_7BIT},
-		 {"8bit", MIME_CTE_8BIT},
-		 {"binary", MIME_CTE_BINARY},
-		 {"quoted-printable", MIME_CTE_QP},
-		 {"base64", MIME_CTE_BASE64},
-		 {"x-uuencode", MIME_CTE_UUENCODE},
-		 {"x-uue", MIME_CTE_UUENCODE},
-		 {"uuencode", MIME_CTE_UUENCODE}};
+	} t[] = {{"7bit", MIME_CTE_7BIT},      {"8bit", MIME_CTE_8BIT},
+		 {"binary", MIME_CTE_BINARY},  {"quoted-printable", MIME_CTE_QP},
+		 {"base64", MIME_CTE_BASE64},  {"x-uuencode", MIME_CTE_UUENCODE},
+		 {"x-uue", MIME_CTE_UUENCODE}, {"uuencode", MIME_CTE_UUENCODE}};
 	size_t s = 0, e = v.len;
 
 	while (s < e && (v.ptr[s] == ' ' || v.ptr[s] == '"'))
@@ -610,8 +605,7 @@ static void parse_entity(struct mime_msg *m, struct mime_part *top, const char *
 		if (c.st == P_HDR) {
 			if (n == 0) {
 				begin_body(&c, next, false);
-			} else if ((l[0] == ' ' || l[0] == '\t') ||
-				   header_name_len(l, n) > 0) {
+			} else if ((l[0] == ' ' || l[0] == '\t') || header_name_len(l, n) > 0) {
 				header_line(&c, l, n, ls);
 			} else {
 				/* not a header field: the body starts here */
@@ -723,8 +717,8 @@ static void uu_children(struct mime_msg *m, struct mime_part *p)
 	const char *t = p->decoded.ptr;
 
 	while (from < p->decoded.len && mime_dec_uu_find(t, p->decoded.len, from, &blk)) {
-		struct mime_part *c = mime_part_new(m, p, MIME_FROM_UU, t + blk.name_off,
-						    blk.name_len);
+		struct mime_part *c =
+		    mime_part_new(m, p, MIME_FROM_UU, t + blk.name_off, blk.name_len);
 		size_t got, used;
 		unsigned f = 0;
 		unsigned char *out;
@@ -765,8 +759,8 @@ static void process_leaf(struct mime_msg *m, struct mime_part *p)
 
 	if (p->origin == MIME_FROM_MIME)
 		decode_body(m, p);
-	if (p->origin == MIME_FROM_MIME && is_message_type(p->type) &&
-	    p->kind == MIME_KIND_LEAF && p->decoded.ptr != p->body.ptr) {
+	if (p->origin == MIME_FROM_MIME && is_message_type(p->type) && p->kind == MIME_KIND_LEAF &&
+	    p->decoded.ptr != p->body.ptr) {
 		/* an encoded message/rfc822: parse what the encoding hid */
 		struct mime_part *child;
 		if (p->depth >= m->e->lim.max_depth) {
@@ -789,12 +783,12 @@ static void process_leaf(struct mime_msg *m, struct mime_part *p)
 							 p->charset.ptr, p->charset.len);
 			}
 		} else {
-			if (mime_part_set_text(m, p, p->decoded.ptr, p->decoded.len,
-					       p->charset.ptr, p->charset.len) == 0 &&
+			if (mime_part_set_text(m, p, p->decoded.ptr, p->decoded.len, p->charset.ptr,
+					       p->charset.len) == 0 &&
 			    (opts & MIME_OPT_URLS))
 				(void)mime_url_scan_text(m, p, p->text.ptr, p->text.len);
-			if (slice_eq(p->type, "text/plain") && memmem(p->decoded.ptr, p->decoded.len,
-								      "begin ", 6))
+			if (slice_eq(p->type, "text/plain") &&
+			    memmem(p->decoded.ptr, p->decoded.len, "begin ", 6))
 				uu_children(m, p);
 		}
 		if (p->flags & MIME_PF_CHARSET_REPLACED)

@@ -112,7 +112,7 @@ enum mime_part_flag {
 	MIME_PF_ARCHIVE = 1 << 7,
 	MIME_PF_ENCRYPTED = 1 << 8,
 	MIME_PF_MACROS = 1 << 9,
-	MIME_PF_NO_BODY = 1 << 10, /* headers ended the part */
+	MIME_PF_NO_BODY = 1 << 10,  /* headers ended the part */
 	MIME_PF_UNCLOSED = 1 << 11, /* a multipart whose boundary never closed */
 };
 
@@ -130,11 +130,11 @@ enum mime_url_flag {
 };
 
 struct mime_url {
-	struct mime_slice raw;	     /* as found */
-	struct mime_slice url;	     /* normalised */
-	struct mime_slice host;	     /* lower case, Unicode */
+	struct mime_slice raw;	      /* as found */
+	struct mime_slice url;	      /* normalised */
+	struct mime_slice host;	      /* lower case, Unicode */
 	struct mime_slice host_ascii; /* lower case, punycode */
-	struct mime_slice text;	     /* visible text of the link (HTML) */
+	struct mime_slice text;	      /* visible text of the link (HTML) */
 	unsigned flags;
 };
 
@@ -156,11 +156,11 @@ struct mime_part {
 	struct mime_slice filename;    /* UTF-8, from disposition or name */
 	enum mime_cte cte;
 
-	size_t raw_off, body_off; /* offsets in the content parsed */
-	struct mime_slice raw;	  /* the part as written: headers and body */
-	struct mime_slice body;	  /* the body as written (encoded) */
-	struct mime_slice decoded; /* after the transfer encoding */
-	struct mime_slice text;	   /* UTF-8 text (HTML: rendered), if MIME_PF_TEXT */
+	size_t raw_off, body_off;   /* offsets in the content parsed */
+	struct mime_slice raw;	    /* the part as written: headers and body */
+	struct mime_slice body;	    /* the body as written (encoded) */
+	struct mime_slice decoded;  /* after the transfer encoding */
+	struct mime_slice text;	    /* UTF-8 text (HTML: rendered), if MIME_PF_TEXT */
 	struct mime_slice detected; /* libmagic MIME type of decoded, or empty */
 	struct mime_url *urls;
 	size_t nurls;

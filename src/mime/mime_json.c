@@ -51,9 +51,18 @@ static json_t *jslice(struct mime_slice s)
 }
 
 static const char *const flag_names[] = {
-    "broken_encoding", "charset_replaced", "charset_unknown", "truncated",
-    "attachment",      "text",	       "html",		  "archive",
-    "encrypted",       "macros",	       "no_body",	  "unclosed",
+    "broken_encoding",
+    "charset_replaced",
+    "charset_unknown",
+    "truncated",
+    "attachment",
+    "text",
+    "html",
+    "archive",
+    "encrypted",
+    "macros",
+    "no_body",
+    "unclosed",
 };
 
 static const char *kind_name(enum mime_kind k)
@@ -136,8 +145,8 @@ static json_t *part_json(const struct mime_part *p)
 			json_object_set_new(j, "host_ascii", jslice(u->host_ascii));
 			if (u->flags & MIME_URL_HTML)
 				json_object_set_new(j, "text", jslice(u->text));
-			json_object_set_new(j, "from",
-					    json_string(u->flags & MIME_URL_HTML ? "html" : "text"));
+			json_object_set_new(
+			    j, "from", json_string(u->flags & MIME_URL_HTML ? "html" : "text"));
 			if (u->flags & MIME_URL_IDN)
 				json_object_set_new(j, "idn", json_true());
 			if (u->flags & MIME_URL_BAD_HOST)

@@ -21,7 +21,7 @@ struct mime_engine {
 	struct mime_limits lim;
 	unsigned opts;
 	struct mime_cs *cs;
-	struct mime_attach *att;      /* NULL without MIME_OPT_ATTACH */
+	struct mime_attach *att;     /* NULL without MIME_OPT_ATTACH */
 	struct mime_header *scratch; /* max_headers entries, one part at a time */
 };
 

@@ -56,23 +56,20 @@ static size_t pct(const char *s, size_t n, char *d, bool all)
 	return o;
 }
 
+/* The URL array holds 16, then doubles: full when nurls is 0, or 16 or
+ * more and a power of two. */
 static int grow(struct mime_msg *m, struct mime_part *p)
 {
-	size_t cap = URL_FIRST_CAP;
+	size_t k = p->nurls, cap;
 	struct mime_url *n;
 
-	while (cap < p->nurls + 1)
-		cap *= 2;
-	if (p->nurls && (p->nurls & (p->nurls - 1)) != 0 && p->nurls >= URL_FIRST_CAP)
-		return 0; /* not at a power of two: room left */
-	if (p->nurls && p->nurls < URL_FIRST_CAP)
+	if (k != 0 && (k < URL_FIRST_CAP || (k & (k - 1)) != 0))
 		return 0;
-	if (p->nurls)
-		cap = p->nurls * 2;
+	cap = k ? k * 2 : URL_FIRST_CAP;
 	if (!(n = arena_alloc(m->a, cap * sizeof(*n))))
 		return -ENOMEM;
-	if (p->nurls)
-		memcpy(n, p->urls, p->nurls * sizeof(*n));
+	if (k)
+		memcpy(n, p->urls, k * sizeof(*n));
 	p->urls = n;
 	return 0;
 }
@@ -185,7 +182,8 @@ int mime_url_add(struct mime_msg *m, struct mime_part *p, const char *raw, size_
 		size_t o = 0;
 		if (schl)
 			for (size_t i = 0; i < schl; i++)
-				url[o++] = (char)(raw[i] >= 'A' && raw[i] <= 'Z' ? raw[i] + 32 : raw[i]);
+				url[o++] =
+				    (char)(raw[i] >= 'A' && raw[i] <= 'Z' ? raw[i] + 32 : raw[i]);
 		else {
 			memcpy(url, "http", 4);
 			o = 4;
@@ -220,7 +218,8 @@ int mime_url_scan_text(struct mime_msg *m, struct mime_part *p, const char *text
 		bool hit = false;
 
 		if ((c[0] | 0x20) == 'h' && n - i > 7 &&
-		    (!strncasecmp(c, "http://", 7) || (n - i > 8 && !strncasecmp(c, "https://", 8))))
+		    (!strncasecmp(c, "http://", 7) ||
+		     (n - i > 8 && !strncasecmp(c, "https://", 8))))
 			hit = true;
 		else if ((c[0] | 0x20) == 'f' && n - i > 6 && !strncasecmp(c, "ftp://", 6))
 			hit = true;

@@ -21,7 +21,8 @@
  * largest weight in the sum, for "554 5.7.1 ... blocked using ZONE".
  *
  * Ownership: one dnsbl per worker, on the worker's resolver; it keeps a
- * pointer to cfg, which must outlive it. A request belongs to the caller
+ * pointer to cfg, which must outlive it, and every request must be freed
+ * before dnsbl_free() (and res freed after it). A request belongs to the caller
  * from dnsbl_check() until dnsbl_req_free(); its callback runs at most
  * once, from the event loop, never after dnsbl_req_free(). The result
  * (and every string in it) stays valid until dnsbl_req_free().

@@ -21,11 +21,12 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/proxy.h"
+#include "scan/fcrdns.h"
 #include "smtp/addr.h"
 #include "smtp/data.h"
 
 /* Room kept in front of the body for our trace header (Received:). */
-#define TRACE_HEADROOM 2048
+#define TRACE_HEADROOM 4096
 /* Stop reading while this much of our replies is unsent (a client that
  * pipelines without reading must not make us buffer without bound). */
 #define OUTPUT_HIGH_WATER (256 * 1024)
@@ -121,6 +122,9 @@ struct smtp_session {
 	bool pregreet;		      /* the greeting has not been sent yet */
 	bool proxy_wait;	      /* expecting the PROXY header */
 	char rep_ip[64], rep_net[64]; /* reputation keys of the client */
+	struct dnsbl_req *dnsbl;      /* DNS lists for the client, from connect */
+	struct fcrdns_req *fcrdns;    /* forward-confirmed reverse DNS */
+	bool wait_dnsbl;	      /* an RCPT waits for the DNS lists */
 	double rep_spam, rep_ham;     /* its record at connect */
 	struct event *greet_timer;    /* limits.greet_delay */
 	double cmd_tokens;	      /* command rate bucket */
@@ -136,6 +140,9 @@ static bool proxy_header(struct smtp_session *s, struct evbuffer *in);
 static void session_greet(struct smtp_session *s);
 static void reputation_done(int rc, const struct store_reputation rep[2], void *arg);
 static void reputation_spam(struct smtp_session *s);
+static void rcpt_continue(struct smtp_session *s);
+static void dnsbl_done(struct dnsbl_req *req, const struct dnsbl_result *r, void *arg);
+static void fcrdns_done(struct fcrdns_req *req, const struct fcrdns_result *r, void *arg);
 static void session_free(struct smtp_session *s);
 
 /* ---- replies and state ------------------------------------------------ */
@@ -527,13 +534,89 @@ static void cmd_rcpt(struct smtp_session *s, const char *args)
 		return;
 	}
 	(void)str_copy(tx->pending_rcpt, sizeof(tx->pending_rcpt), to.addr);
-	if (store_async_lookup(s->env->store, to.addr, rcpt_done, s) < 0) {
+	rcpt_continue(s);
+}
+
+/* RCPT, once its syntax is good: first the DNS lists' verdict on the client
+ * (waiting for it, within dnsbl.budget of the connect), then the store's
+ * verdict on the recipient. */
+static void rcpt_continue(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const struct dnsbl_result *r = s->dnsbl ? dnsbl_req_result(s->dnsbl) : NULL;
+
+	if (s->dnsbl && !r) {
+		s->wait_dnsbl = true;
+		s->waiting = true;
+		bufferevent_disable(s->bev, EV_READ);
+		return;
+	}
+	if (r && r->reject && !s->allowlisted) {
+		char q[STORE_ADDR_LEN + 8];
+		metrics_add(s->env->metrics, M_SMTP_RCPTS_REJECTED, 1);
+		metrics_add(s->env->metrics, M_DNSBL_REJECTS, 1);
+		reply(s, "554 5.7.1 Service unavailable; client [%s] blocked using %s", s->client,
+		      r->reject_zone ? r->reject_zone : "a DNS blocklist");
+		log_info("rcpt_reject", "qid=%s client=%s rcpt=%s reason=dnsbl zone=%s score=%.1f",
+			 tx->qid, s->client, log_quote(q, sizeof(q), tx->pending_rcpt),
+			 r->reject_zone ? r->reject_zone : "-", r->score);
+		count_error(s);
+		return;
+	}
+	if (store_async_lookup(s->env->store, tx->pending_rcpt, rcpt_done, s) < 0) {
 		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
 		reply(s, "451 4.3.0 Error: out of memory, try again later");
 		return;
 	}
 	s->waiting = true;
 	bufferevent_disable(s->bev, EV_READ);
+}
+
+/* The DNS lists answered (or their budget ran out). */
+static void dnsbl_done(struct dnsbl_req *req, const struct dnsbl_result *r, void *arg)
+{
+	struct smtp_session *s = arg;
+	char hits[512] = "", skipped[256] = "";
+	size_t o = 0;
+
+	(void)req;
+	for (size_t i = 0; i < r->nhits && o < sizeof(hits); i++) {
+		if (str_fmt(hits + o, sizeof(hits) - o, "%s%s(%.1f)", i ? "," : "",
+			    r->hits[i].symbol, r->hits[i].weight) < 0)
+			break;
+		o += strlen(hits + o);
+	}
+	o = 0;
+	for (size_t i = 0; i < r->nskipped && o < sizeof(skipped); i++) {
+		if (str_fmt(skipped + o, sizeof(skipped) - o, "%s%s:%s", i ? "," : "",
+			    r->skipped[i].zone, r->skipped[i].why) < 0)
+			break;
+		o += strlen(skipped + o);
+	}
+	if (r->nhits || r->nskipped)
+		log_info("dnsbl", "sid=%d.%llu client=%s score=%.1f hits=\"%s\" skipped=\"%s\"%s",
+			 s->env->worker, (unsigned long long)s->sid, s->client, r->score, hits,
+			 skipped, r->reject ? " verdict=reject" : "");
+	if (!s->wait_dnsbl)
+		return;
+	s->wait_dnsbl = false;
+	s->waiting = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	rcpt_continue(s);
+	if (!s->waiting)
+		session_process(s);
+}
+
+static void fcrdns_done(struct fcrdns_req *req, const struct fcrdns_result *r, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)req;
+	log_debug("fcrdns", "sid=%d.%llu client=%s result=%s name=%s", s->env->worker,
+		  (unsigned long long)s->sid, s->client, r->symbol, r->name);
 }
 
 static void start_content(struct smtp_session *s, bool dot_mode)
@@ -756,6 +839,56 @@ static void message_done(int rc, void *arg)
 	session_process(s);
 }
 
+/* Appends "k=v; " to buf at *o, dropping anything that could break a header
+ * (a PTR name is the client's to choose). */
+static void summary_add(char *buf, size_t len, size_t *o, const char *k, const char *v)
+{
+	if (*o >= len - 1)
+		return;
+	if (str_fmt(buf + *o, len - *o, "%s%s=", *o ? "; " : "", k) < 0)
+		return;
+	*o += strlen(buf + *o);
+	for (; *v && *o < len - 1; v++)
+		buf[(*o)++] =
+		    ((unsigned char)*v > 0x20 && (unsigned char)*v < 0x7f && *v != ';') ? *v : '_';
+	buf[*o] = '\0';
+}
+
+static void connection_summary(struct smtp_session *s, char *buf, size_t len)
+{
+	const struct dnsbl_result *r = s->dnsbl ? dnsbl_req_result(s->dnsbl) : NULL;
+	const struct fcrdns_result *f = s->fcrdns ? fcrdns_req_result(s->fcrdns) : NULL;
+	char tmp[512];
+	size_t o = 0, t = 0;
+
+	buf[0] = '\0';
+	summary_add(buf, len, &o, "client", s->client);
+	if (s->allowlisted)
+		summary_add(buf, len, &o, "allowlisted", "yes");
+	if (f) {
+		if (f->name && f->name[0] &&
+		    str_fmt(tmp, sizeof(tmp), "%s(%s)", f->symbol, f->name) == 0)
+			summary_add(buf, len, &o, "fcrdns", tmp);
+		else
+			summary_add(buf, len, &o, "fcrdns", f->symbol);
+	}
+	if (r) {
+		(void)str_fmt(tmp, sizeof(tmp), "%.1f", r->score);
+		t = strlen(tmp);
+		for (size_t i = 0; i < r->nhits && t < sizeof(tmp); i++) {
+			if (str_fmt(tmp + t, sizeof(tmp) - t, "%s%s(%.1f)", i ? "," : " ",
+				    r->hits[i].symbol, r->hits[i].weight) < 0)
+				break;
+			t += strlen(tmp + t);
+		}
+		summary_add(buf, len, &o, "dnsbl", tmp);
+	}
+	if (s->rep_spam > 0 || s->rep_ham > 0) {
+		(void)str_fmt(tmp, sizeof(tmp), "spam:%.1f,ham:%.1f", s->rep_spam, s->rep_ham);
+		summary_add(buf, len, &o, "reputation", tmp);
+	}
+}
+
 static int add_trace_header(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
@@ -764,8 +897,15 @@ static int add_trace_header(struct smtp_session *s)
 	const char *proto = tx->smtputf8 ? (s->tls ? "UTF8SMTPS" : "UTF8SMTP")
 			    : s->esmtp	 ? (s->tls ? "ESMTPS" : "ESMTP")
 					 : "SMTP";
-	char tlspart[160] = "";
+	char tlspart[160] = "", conn[1024];
+	int r;
 
+	/* The connection layer's findings, for the scoring layers and for the
+	 * people who read the headers. */
+	connection_summary(s, conn, sizeof(conn));
+	r = str_fmt(hdr, sizeof(hdr), "X-Mxguard-Connection: %s\r\n", conn);
+	if (r < 0 || (r = buf_prepend(&tx->body, hdr, strlen(hdr))) < 0)
+		return r < 0 ? r : -ENAMETOOLONG;
 	rfc5322_date(time_now(), date, sizeof(date));
 	if (tx->nrcpts == 1)
 		(void)str_fmt(forpart, sizeof(forpart), "\r\n\tfor <%s>", tx->rcpts[0].addr);
@@ -1189,6 +1329,14 @@ static void session_begin(struct smtp_session *s)
 		}
 		s->limited = true;
 	}
+	if (!s->allowlisted) {
+		/* In parallel, now: the lists have until the first RCPT. */
+		if (dnsbl_check(env->dnsbl, sa, dnsbl_done, s, &s->dnsbl) < 0)
+			s->dnsbl = NULL;
+		if (fcrdns_check(env->base, env->resolver, sa, cfg->dnsbl.budget, fcrdns_done, s,
+				 &s->fcrdns) < 0)
+			s->fcrdns = NULL;
+	}
 	if (cfg->reputation.enabled && !s->allowlisted &&
 	    cidr_rep_keys(sa, s->rep_ip, s->rep_net) == 0 &&
 	    store_async_reputation(env->store, s->rep_ip, s->rep_net, cfg->reputation.half_life,
@@ -1384,6 +1532,8 @@ static void session_free(struct smtp_session *s)
 	metrics_session_add(env->metrics, env->worker, -1);
 	if (s->limited)
 		limits_disconnect(env->limits, env->worker, (const struct sockaddr *)&s->peer);
+	dnsbl_req_free(s->dnsbl);
+	fcrdns_req_free(s->fcrdns);
 	if (s->linger)
 		event_free(s->linger);
 	if (s->greet_timer)
@@ -1414,7 +1564,8 @@ void smtp_env_close_all(struct smtp_env *env)
 
 	for (s = env->sessions; s; s = next) {
 		next = s->next;
-		if (s->waiting) {
+		if (s->waiting && !s->wait_dnsbl) {
+			/* a store job holds it: freed by that job's callback */
 			s->dead = true;
 			bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 			continue;

@@ -31,6 +31,8 @@
 #include "core/config.h"
 #include "core/metrics.h"
 #include "net/cidr.h"
+#include "net/resolver.h"
+#include "scan/dnsbl.h"
 #include "smtp/limits.h"
 #include "store/store_async.h"
 
@@ -47,6 +49,8 @@ struct smtp_env {
 	struct limits *limits;		/* per-client limits shared by the node */
 	struct cidr_list allow;		/* limits.allow_networks: exempt from checks */
 	struct cidr_list proxy_trusted; /* who may send a PROXY header */
+	struct resolver *resolver;	/* the worker's DNS resolver and cache */
+	struct dnsbl *dnsbl;		/* the worker's DNS lists */
 	int worker;			/* index, for session ids */
 	uint64_t next_sid;
 	bool draining;		       /* finish transactions, take no new ones */

@@ -130,6 +130,19 @@ int smtp_worker_main(const struct worker_ctx *ctx)
 	w.env.nudge_wr = ctx->nudge_wr;
 	w.env.tls = ctx->tls;
 	w.env.limits = ctx->limits;
+	{
+		const struct config *cfg = ctx->cfg;
+		struct resolver_opts ro = {cfg->dns.servers,	  cfg->dns.timeout,
+					   cfg->dns.cache_size,	  cfg->dns.max_inflight,
+					   cfg->dns.negative_ttl, cfg->dns.max_ttl,
+					   ctx->metrics};
+		if (resolver_new(w.env.base, &ro, &w.env.resolver, err, sizeof(err)) < 0 ||
+		    dnsbl_new(w.env.base, cfg, w.env.resolver, ctx->metrics, &w.env.dnsbl, err,
+			      sizeof(err)) < 0) {
+			log_err("startup", "reason=\"DNS: %s\"", err);
+			goto out;
+		}
+	}
 	if (cidr_list_parse(ctx->cfg->smtp.proxy_trusted, &w.env.proxy_trusted) < 0) {
 		log_err("startup", "reason=\"smtp.proxy_trusted: bad list\"");
 		goto out;
@@ -175,6 +188,8 @@ out:
 	smtp_env_close_all(&w.env);
 	/* Runs the last callbacks, which free the sessions marked dead. */
 	store_async_free(w.env.store);
+	dnsbl_free(w.env.dnsbl);
+	resolver_free(w.env.resolver);
 	if (w.sig_term)
 		event_free(w.sig_term);
 	if (w.sig_int)

@@ -227,3 +227,20 @@ def test_mime_hostile_zip_bomb():
     if not any(p.get("origin") == "archive" for p in walk(doc["parts"])):
         raise harness.Skip("archive inspection not built into this engine yet")
     assert fs & {"ARCHIVE_BOMB", "ARCHIVE_TOO_DEEP", "MIME_DECODED_LIMIT"}, fs
+
+
+def test_mime_archive_members_and_macros():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("invoice.exe", b"MZ" + b"\0" * 200)
+        z.writestr("word/vbaProject.bin", b"x")
+    msg = (b"Content-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: text/plain\n\nhi\n"
+           b"--z\nContent-Type: application/pdf; name=archive.zip\n"
+           b"Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(buf.getvalue()) +
+           b"--z--\n")
+    doc = scan(data=msg)
+    parts = {p["path"]: p for p in walk(doc["parts"])}
+    assert parts["2"]["detected"] == "application/zip", parts["2"]
+    exe = parts["2/archive.zip/invoice.exe"]
+    assert exe["detected"] == "application/x-dosexec" and exe["origin"] == "archive"
+    assert "OFFICE_MACROS" in findings(doc)

@@ -133,17 +133,15 @@ static void test_rfc2047_2231(void **state)
 	v = " application/X-Stuff (comment); title*0*=us-ascii'en'This%20is%20even%20more%20;"
 	    "\r\n title*1*=%2A%2A%2Afun%2A%2A%2A%20; title*2=\"isn't it!\"; "
 	    "name=\"=?UTF-8?B?w6kuZXhl?=\"";
-	assert_int_equal(mime_hdr_params(cs, a, v, strlen(v), &tok, params, MIME_HDR_MAX_PARAMS,
-					 &np, &f),
-			 0);
+	assert_int_equal(
+	    mime_hdr_params(cs, a, v, strlen(v), &tok, params, MIME_HDR_MAX_PARAMS, &np, &f), 0);
 	assert_true(slice_is(tok, "application/x-stuff"));
 	assert_true(slice_is(*mime_hdr_param(params, np, "title"),
 			     "This is even more ***fun*** isn't it!"));
 	assert_true(slice_is(*mime_hdr_param(params, np, "name"), "\xc3\xa9.exe"));
 	v = "attachment; filename*=UTF-8''%E2%82%AC%20rates.pdf";
-	assert_int_equal(mime_hdr_params(cs, a, v, strlen(v), &tok, params, MIME_HDR_MAX_PARAMS,
-					 &np, &f),
-			 0);
+	assert_int_equal(
+	    mime_hdr_params(cs, a, v, strlen(v), &tok, params, MIME_HDR_MAX_PARAMS, &np, &f), 0);
 	assert_true(slice_is(tok, "attachment"));
 	assert_true(slice_is(*mime_hdr_param(params, np, "filename"), "\xe2\x82\xac rates.pdf"));
 	mime_cs_free(cs);
@@ -166,57 +164,62 @@ static void test_charset(void **state)
 	assert_int_equal(mime_cs_to_utf8(cs, "koi8-r", 6, "\xf0\xd2", 2, a, &out, &n, &f), 0);
 	assert_memory_equal(out, "\xd0\x9f\xd1\x80", 4);
 	/* invalid UTF-8 is replaced and noted */
-	assert_int_equal(mime_cs_to_utf8(cs, "utf-8", 5, "a\xff" "b", 3, a, &out, &n, &f), 0);
-	assert_memory_equal(out, "a\xef\xbf\xbd" "b", 5);
+	assert_int_equal(mime_cs_to_utf8(cs, "utf-8", 5,
+					 "a\xff"
+					 "b",
+					 3, a, &out, &n, &f),
+			 0);
+	assert_memory_equal(out,
+			    "a\xef\xbf\xbd"
+			    "b",
+			    5);
 	assert_true(f & MIME_CS_REPLACED);
 	f = 0;
 	assert_int_equal(mime_cs_to_utf8(cs, "x-nonsense", 10, "a\xe9", 2, a, &out, &n, &f), 0);
 	assert_true(f & MIME_CS_UNKNOWN);
 	/* invalid Shift_JIS */
 	f = 0;
-	assert_int_equal(mime_cs_to_utf8(cs, "shift_jis", 9, "\x82\xa0\xff\xff", 4, a, &out, &n,
-					 &f),
-			 0);
+	assert_int_equal(
+	    mime_cs_to_utf8(cs, "shift_jis", 9, "\x82\xa0\xff\xff", 4, a, &out, &n, &f), 0);
 	assert_true(f & MIME_CS_REPLACED);
 	mime_cs_free(cs);
 	arena_free(a);
 }
 
-static const char multi[] =
-    "From: a@example.com\r\n"
-    "Subject: =?UTF-8?Q?caf=C3=A9?=\r\n"
-    "Received: one\r\n"
-    "Received: two\r\n"
-    "\tfolded\r\n"
-    "Content-Type: multipart/mixed; boundary=\"outer\"\r\n"
-    "\r\n"
-    "preamble\r\n"
-    "--outer\r\n"
-    "Content-Type: text/plain; charset=iso-8859-1\r\n"
-    "Content-Transfer-Encoding: quoted-printable\r\n"
-    "\r\n"
-    "caf=E9\r\n"
-    "--outer\r\n"
-    "Content-Type: multipart/alternative; boundary=inner\r\n"
-    "\r\n"
-    "--inner\r\n"
-    "Content-Type: text/html\r\n"
-    "\r\n"
-    "<p>hi</p>\r\n"
-    "--inner--\r\n"
-    "--outer\r\n"
-    "Content-Type: message/rfc822\r\n"
-    "\r\n"
-    "Subject: inner\r\n"
-    "\r\n"
-    "nested body\r\n"
-    "--outer\r\n"
-    "Content-Type: application/octet-stream; name=\"x.bin\"\r\n"
-    "Content-Transfer-Encoding: base64\r\n"
-    "\r\n"
-    "aGVsbG8=\r\n"
-    "--outer--\r\n"
-    "epilogue\r\n";
+static const char multi[] = "From: a@example.com\r\n"
+			    "Subject: =?UTF-8?Q?caf=C3=A9?=\r\n"
+			    "Received: one\r\n"
+			    "Received: two\r\n"
+			    "\tfolded\r\n"
+			    "Content-Type: multipart/mixed; boundary=\"outer\"\r\n"
+			    "\r\n"
+			    "preamble\r\n"
+			    "--outer\r\n"
+			    "Content-Type: text/plain; charset=iso-8859-1\r\n"
+			    "Content-Transfer-Encoding: quoted-printable\r\n"
+			    "\r\n"
+			    "caf=E9\r\n"
+			    "--outer\r\n"
+			    "Content-Type: multipart/alternative; boundary=inner\r\n"
+			    "\r\n"
+			    "--inner\r\n"
+			    "Content-Type: text/html\r\n"
+			    "\r\n"
+			    "<p>hi</p>\r\n"
+			    "--inner--\r\n"
+			    "--outer\r\n"
+			    "Content-Type: message/rfc822\r\n"
+			    "\r\n"
+			    "Subject: inner\r\n"
+			    "\r\n"
+			    "nested body\r\n"
+			    "--outer\r\n"
+			    "Content-Type: application/octet-stream; name=\"x.bin\"\r\n"
+			    "Content-Transfer-Encoding: base64\r\n"
+			    "\r\n"
+			    "aGVsbG8=\r\n"
+			    "--outer--\r\n"
+			    "epilogue\r\n";
 
 static void test_structure(void **state)
 {
@@ -272,7 +275,8 @@ static void test_hostile(void **state)
 	big = malloc(cap);
 	for (int i = 0; i < 10000; i++)
 		n += (size_t)snprintf(big + n, cap - n,
-				      "Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n", i, i);
+				      "Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n", i,
+				      i);
 	m = parse(e, big, n);
 	assert_true(mime_msg_has_finding(m, "MIME_TOO_DEEP"));
 	assert_true(mime_msg_has_finding(m, "MIME_BOUNDARY_UNCLOSED"));
@@ -306,8 +310,9 @@ static void test_hostile(void **state)
 	lim.max_parts = 3;
 	mime_engine_free(e);
 	e = mime_engine_new(&lim, 0);
-	m = parse_str(e, "Content-Type: multipart/mixed; boundary=x\n\n--x\n\na\n--x\n\nb\n--x\n\nc\n"
-			 "--x--\n");
+	m = parse_str(e,
+		      "Content-Type: multipart/mixed; boundary=x\n\n--x\n\na\n--x\n\nb\n--x\n\nc\n"
+		      "--x--\n");
 	assert_true(mime_msg_has_finding(m, "MIME_TOO_MANY_PARTS"));
 	assert_int_equal(mime_msg_nparts(m), 3);
 	mime_msg_free(m);
@@ -376,14 +381,10 @@ static void test_encoded_message_and_uu(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_base64),
-	    cmocka_unit_test(test_qp_uu),
-	    cmocka_unit_test(test_rfc2047_2231),
-	    cmocka_unit_test(test_charset),
-	    cmocka_unit_test(test_structure),
-	    cmocka_unit_test(test_hostile),
-	    cmocka_unit_test(test_decoded_limit),
-	    cmocka_unit_test(test_encoded_message_and_uu),
+	    cmocka_unit_test(test_base64),	  cmocka_unit_test(test_qp_uu),
+	    cmocka_unit_test(test_rfc2047_2231),  cmocka_unit_test(test_charset),
+	    cmocka_unit_test(test_structure),	  cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_decoded_limit), cmocka_unit_test(test_encoded_message_and_uu),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
