@@ -82,6 +82,8 @@ static const struct cfg_key cfg_keys[] = {
     NUM("limits", "command_rate", CFG_INT, limits.command_rate, "200", 1, 1000000),
     NUM("limits", "greet_delay", CFG_INT, limits.greet_delay, "0", 0, 30000),
     STR("limits", "allow_networks", CFG_CIDR_LIST, limits.allow_networks, ""),
+    NUM("scan", "threads", CFG_INT, scan.threads, "2", 1, 64),
+    NUM("scan", "timeout", CFG_DURATION, scan.timeout, "60s", 1, 3600),
     NUM("reputation", "enabled", CFG_BOOL, reputation.enabled, "yes", 0, 1),
     NUM("reputation", "half_life", CFG_DURATION, reputation.half_life, "7d", 3600, 365 * 86400),
     NUM("reputation", "reject_spam", CFG_INT, reputation.reject_spam, "20", 1, 1000000),

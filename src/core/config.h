@@ -88,6 +88,10 @@ struct config {
 		char allow_networks[1024]; /* CIDRs exempt from these limits */
 	} limits;
 	struct {
+		int64_t threads; /* scanning threads per SMTP worker */
+		int64_t timeout; /* seconds a message may take to scan */
+	} scan;
+	struct {
 		bool enabled;
 		int64_t half_life;	 /* seconds for a verdict count to halve */
 		int64_t reject_spam;	 /* refuse an address with this many spam, no ham */

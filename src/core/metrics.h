@@ -37,6 +37,10 @@ enum metric_id {
 	M_DELIVERY_DSN_CREATED,
 	M_DELIVERY_QUEUE_SIZE, /* gauge, set by the delivery worker */
 	M_WORKER_RESTARTS,
+	M_SCAN_MESSAGES,
+	M_SCAN_REJECTED,
+	M_SCAN_TEMPFAILED,
+	M_SCAN_TIMEOUTS,
 	M_DNS_QUERIES,	    /* resolver requests */
 	M_DNS_CACHE_HITS,   /* answered from the resolver cache */
 	M_DNS_CACHE_MISSES, /* sent, or joined a look-up in flight */

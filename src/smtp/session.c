@@ -22,6 +22,7 @@
 #include "core/util.h"
 #include "net/proxy.h"
 #include "scan/fcrdns.h"
+#include "scan/pipeline.h"
 #include "smtp/addr.h"
 #include "smtp/data.h"
 
@@ -92,6 +93,7 @@ struct smtp_tx {
 	struct smtp_data dec;
 	struct store_message msg;
 	struct store_msg_rcpt *mrcpts;
+	const char **rcpt_list; /* for the scan request */
 	int64_t started_us;
 };
 
@@ -141,6 +143,9 @@ static void session_greet(struct smtp_session *s);
 static void reputation_done(int rc, const struct store_reputation rep[2], void *arg);
 static void reputation_spam(struct smtp_session *s);
 static void rcpt_continue(struct smtp_session *s);
+static int start_scan(struct smtp_session *s);
+static void scan_done(const struct scan_result *r, void *arg);
+static void commit_message(struct smtp_session *s);
 static void dnsbl_done(struct dnsbl_req *req, const struct dnsbl_result *r, void *arg);
 static void fcrdns_done(struct fcrdns_req *req, const struct fcrdns_result *r, void *arg);
 static void session_free(struct smtp_session *s);
@@ -222,6 +227,7 @@ static void smtp_tx_free(struct smtp_session *s)
 		return;
 	buf_free(&tx->body);
 	free(tx->mrcpts);
+	free(tx->rcpt_list);
 	free(tx->rcpts);
 	free(tx);
 	s->tx = NULL;
@@ -962,6 +968,129 @@ static void end_of_message(struct smtp_session *s)
 		count_error(s);
 		return;
 	}
+	if (start_scan(s) < 0) {
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		reply(s, "451 4.3.0 Error: out of memory, try again later");
+		smtp_tx_free(s);
+		return;
+	}
+}
+
+/* The content checks, off the loop; commit_message or a refusal follows. */
+static int start_scan(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct scan_request req = {0};
+
+	tx->rcpt_list = calloc(tx->nrcpts, sizeof(*tx->rcpt_list));
+	if (!tx->rcpt_list)
+		return -ENOMEM;
+	for (size_t i = 0; i < tx->nrcpts; i++)
+		tx->rcpt_list[i] = tx->rcpts[i].addr;
+	req.qid = tx->qid;
+	req.client = s->client;
+	req.helo = s->helo;
+	req.sender = tx->from.addr;
+	req.rcpts = tx->rcpt_list;
+	req.nrcpts = tx->nrcpts;
+	req.data = buf_data(&tx->body);
+	req.len = tx->body.len;
+	req.tls = s->tls_info[0] != '\0';
+	if (scan_submit(s->env->scan, &req, scan_done, s) < 0)
+		return -ENOMEM;
+	s->waiting = true;
+	bufferevent_disable(s->bev, EV_READ);
+	return 0;
+}
+
+/* Appends the symbols as an X-Mxguard-Scan header, folded, bounded. */
+static int add_scan_header(struct smtp_session *s, const struct scan_result *r)
+{
+	char hdr[TRACE_HEADROOM / 2];
+	size_t o = 0, line = 0;
+
+	if (r->nsymbols == 0)
+		return 0;
+	if (str_fmt(hdr, sizeof(hdr), "X-Mxguard-Scan: score=%.1f", r->score) < 0)
+		return -ENAMETOOLONG;
+	o = line = strlen(hdr);
+	for (size_t i = 0; i < r->nsymbols; i++) {
+		char one[SCAN_NAME_LEN + 32];
+		size_t n;
+		(void)str_fmt(one, sizeof(one), " %s(%.1f)", r->symbols[i].name,
+			      r->symbols[i].score);
+		n = strlen(one);
+		if (o + n + 8 >= sizeof(hdr))
+			break;
+		if (line + n > 76) {
+			memcpy(hdr + o, "\r\n\t", 3);
+			o += 3;
+			line = 1;
+		}
+		memcpy(hdr + o, one, n);
+		o += n;
+		line += n;
+	}
+	memcpy(hdr + o, "\r\n", 3);
+	for (char *c = hdr; *c; c++)
+		if ((unsigned char)*c < 0x20 && *c != '\r' && *c != '\n' && *c != '\t')
+			*c = '_';
+	return buf_prepend(&s->tx->body, hdr, strlen(hdr));
+}
+
+static void scan_done(const struct scan_result *r, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct smtp_tx *tx = s->tx;
+	char syms[512] = "";
+	size_t o = 0;
+
+	s->waiting = false;
+	if (s->dead) {
+		session_free(s); /* nothing was stored: the client got no 250 */
+		return;
+	}
+	for (size_t i = 0; i < r->nsymbols && o < sizeof(syms); i++) {
+		if (str_fmt(syms + o, sizeof(syms) - o, "%s%s", i ? "," : "", r->symbols[i].name) <
+		    0)
+			break;
+		o += strlen(syms + o);
+	}
+	if (r->action != SCAN_ACCEPT) {
+		char why[SCAN_REPLY_LEN + 8];
+		bool perm = r->action == SCAN_REJECT;
+		metrics_add(s->env->metrics, perm ? M_SMTP_MESSAGES_REJECTED : M_SMTP_TEMPFAILS, 1);
+		log_info(perm ? "reject" : "tempfail",
+			 "qid=%s client=%s reason=scan reply=%s symbols=\"%s\" ms=%lld", tx->qid,
+			 s->client, log_quote(why, sizeof(why), r->reply), syms, (long long)r->ms);
+		reply(s, "%s", r->reply);
+		smtp_tx_free(s);
+		if (perm)
+			count_error(s);
+		session_process(s);
+		return;
+	}
+	log_debug("scanned", "qid=%s score=%.1f symbols=\"%s\" ms=%lld", tx->qid, r->score, syms,
+		  (long long)r->ms);
+	if (add_scan_header(s, r) < 0) {
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		reply(s, "451 4.3.0 Error: cannot add the scan header, try again later");
+		smtp_tx_free(s);
+		session_process(s);
+		return;
+	}
+	commit_message(s);
+	if (!s->waiting)
+		session_process(s);
+}
+
+/* The message passed its checks: trace headers, then the durable commit;
+ * message_done replies. */
+static void commit_message(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	unsigned f = tx->dec.flags;
+
 	if (add_trace_header(s) < 0) {
 		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
 		reply(s, "451 4.3.0 Error: cannot add trace header, try again later");

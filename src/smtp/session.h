@@ -33,6 +33,7 @@
 #include "net/cidr.h"
 #include "net/resolver.h"
 #include "scan/dnsbl.h"
+#include "scan/pipeline.h"
 #include "smtp/limits.h"
 #include "store/store_async.h"
 
@@ -51,6 +52,7 @@ struct smtp_env {
 	struct cidr_list proxy_trusted; /* who may send a PROXY header */
 	struct resolver *resolver;	/* the worker's DNS resolver and cache */
 	struct dnsbl *dnsbl;		/* the worker's DNS lists */
+	struct scan_pipeline *scan;	/* the worker's content checks */
 	int worker;			/* index, for session ids */
 	uint64_t next_sid;
 	bool draining;		       /* finish transactions, take no new ones */

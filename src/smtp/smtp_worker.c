@@ -83,7 +83,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!w->env.draining)
 		return;
-	if (w->env.nsessions == 0 && store_async_pending(w->env.store) == 0) {
+	if (w->env.nsessions == 0 && store_async_pending(w->env.store) == 0 &&
+	    scan_pending(w->env.scan) == 0) {
 		event_base_loopbreak(w->env.base);
 		return;
 	}
@@ -143,6 +144,11 @@ int smtp_worker_main(const struct worker_ctx *ctx)
 			goto out;
 		}
 	}
+	w.env.scan = scan_pipeline_new(w.env.base, ctx->cfg, ctx->metrics, err, sizeof(err));
+	if (!w.env.scan) {
+		log_err("startup", "reason=\"content checks: %s\"", err);
+		goto out;
+	}
 	if (cidr_list_parse(ctx->cfg->smtp.proxy_trusted, &w.env.proxy_trusted) < 0) {
 		log_err("startup", "reason=\"smtp.proxy_trusted: bad list\"");
 		goto out;
@@ -187,6 +193,7 @@ out:
 			evconnlistener_free(w.listeners[i]);
 	smtp_env_close_all(&w.env);
 	/* Runs the last callbacks, which free the sessions marked dead. */
+	scan_pipeline_free(w.env.scan);
 	store_async_free(w.env.store);
 	dnsbl_free(w.env.dnsbl);
 	resolver_free(w.env.resolver);

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pipeline: the content checks of one message, off the event loop.
+ *
+ * Each SMTP worker owns one pipeline: a small pool of scanning threads
+ * (scan.threads) fed from the loop. A job carries one complete message;
+ * a thread parses it once with the MIME engine and runs every enabled
+ * check on it, in the order of the check table (pipeline.c). Checks add
+ * named symbols with scores ("every point explained") and may refuse the
+ * message (a 5xx reply) or ask for it to be tried later (a 4xx: an engine
+ * that is down never means "clean"). The callback runs on the loop thread
+ * with the verdict.
+ *
+ * Deadline: a job not finished within scan.timeout gets a TEMPFAIL verdict
+ * at once (counted in metrics); the thread's late result is thrown away.
+ *
+ * Checks: a check is a table entry with per-thread state (a YARA scanner,
+ * a clamd connection...) made by thread_init when the pipeline starts and
+ * freed by thread_free; run() gets that state and a struct scan_ctx to
+ * read the message and record what it finds. Checks must not keep
+ * pointers into the ctx past run(). A check's thread_init failing stops
+ * the worker's start-up with the check's reason.
+ *
+ * Lifetimes: the request (and the bytes and strings it points to) must
+ * stay valid until the callback; the result passed to the callback lives
+ * until the callback returns. Reloading rules = new workers (SIGHUP), so a
+ * pipeline's checks never change while it runs.
+ */
+#ifndef MXG_SCAN_PIPELINE_H
+#define MXG_SCAN_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "core/config.h"
+#include "core/metrics.h"
+#include "core/util.h"
+#include "mime/mime.h"
+
+struct scan_pipeline;
+struct scan_ctx;
+
+/* What is scanned: the message as received (no trace headers of ours). */
+struct scan_request {
+	const char *qid;
+	const char *client; /* address as text */
+	const char *helo;
+	const char *sender; /* "" for <> */
+	const char *const *rcpts;
+	size_t nrcpts;
+	const char *data;
+	size_t len;
+	bool tls;
+};
+
+enum scan_action {
+	SCAN_ACCEPT = 0,
+	SCAN_REJECT = 1,   /* refuse with reply (5xx) */
+	SCAN_TEMPFAIL = 2, /* refuse with reply (4xx): try again later */
+};
+
+#define SCAN_NAME_LEN 96
+#define SCAN_DETAIL_LEN 256
+#define SCAN_REPLY_LEN 512
+#define SCAN_MAX_SYMBOLS 256
+
+struct scan_symbol {
+	char name[SCAN_NAME_LEN];     /* "AV_CLAMD:Eicar-Test-Signature" */
+	double score;		      /* points added to the message */
+	char detail[SCAN_DETAIL_LEN]; /* where and why: "2/a.zip/eicar.com" */
+};
+
+struct scan_result {
+	enum scan_action action;
+	char reply[SCAN_REPLY_LEN]; /* for REJECT / TEMPFAIL: the whole SMTP reply */
+	const struct scan_symbol *symbols;
+	size_t nsymbols;
+	double score; /* sum of the symbol scores */
+	int64_t ms;   /* time spent scanning */
+};
+
+typedef void (*scan_cb)(const struct scan_result *res, void *arg);
+
+/* A content check. */
+struct scan_check {
+	const char *name; /* "mime", "av_clamd", "av_yara", ... */
+	/* May be NULL. Makes the thread's state; err gets a reason. */
+	int (*thread_init)(const struct config *cfg, struct metrics *m, void **state, char *err,
+			   size_t errlen);
+	void (*thread_free)(void *state);
+	/* Runs in a scanning thread; records through ctx. */
+	void (*run)(void *state, struct scan_ctx *ctx);
+};
+
+/* ---- for checks (scanning thread) --------------------------------------- */
+
+const struct scan_request *scan_ctx_request(const struct scan_ctx *ctx);
+/* The parsed message (never NULL inside run()). */
+const struct mime_msg *scan_ctx_mime(const struct scan_ctx *ctx);
+/* Adds a symbol (a name given twice keeps the first). */
+void scan_ctx_symbol(struct scan_ctx *ctx, const char *name, double score, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Refuses the message; the first refusal's reply is kept, and a REJECT
+ * beats a TEMPFAIL. reply is "5xx x.x.x text" / "4xx x.x.x text". */
+void scan_ctx_reject(struct scan_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void scan_ctx_tempfail(struct scan_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* True once the message is refused (later checks may skip work). */
+bool scan_ctx_refused(const struct scan_ctx *ctx);
+/* Milliseconds left before the job's deadline (<= 0: past it). */
+int64_t scan_ctx_time_left(const struct scan_ctx *ctx);
+
+/* ---- for the worker (loop thread) --------------------------------------- */
+
+struct scan_pipeline *scan_pipeline_new(struct event_base *base, const struct config *cfg,
+					struct metrics *m, char *err, size_t errlen);
+/* Returns 0 (the callback will run exactly once) or -ENOMEM. */
+int scan_submit(struct scan_pipeline *p, const struct scan_request *req, scan_cb cb,
+		void *arg) MXG_WUR;
+size_t scan_pending(const struct scan_pipeline *p);
+/* Waits for the running jobs, runs every pending callback, stops. */
+void scan_pipeline_free(struct scan_pipeline *p);
+
+#endif
