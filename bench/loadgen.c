@@ -57,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -93,6 +94,8 @@ struct lg_opts {
 	long per_conn;
 	long total_seconds;
 	bool quiet;
+	uint32_t src_base;  /* -B: first IPv4 source address (host order), 0: any */
+	uint32_t src_count; /* how many consecutive addresses to rotate through */
 };
 
 /* The state of one run, shared by every thread. */
@@ -111,6 +114,7 @@ struct lg_run {
 	atomic_long failed;
 	atomic_long errors_printed;
 	atomic_int threads_done;
+	atomic_ulong next_src; /* -B rotation */
 };
 
 /* One session's connection with its bounded input buffer. */
@@ -300,6 +304,8 @@ static void usage(FILE *f)
 		   "  -a  append \"TAG-SEQ QUEUEID\" per acked message to this file\n"
 		   "  -m  messages per connection before QUIT and reconnect (default 100)\n"
 		   "  -T  deadline for the whole run in seconds (default 300)\n"
+		   "  -B  ADDR/COUNT: connect from COUNT IPv4 addresses starting at ADDR,\n"
+		   "      a new one for every connection (e.g. 127.1.0.1/50000)\n"
 		   "  -q  no progress or errors on stderr\n");
 }
 
@@ -314,7 +320,7 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
 	o->from = "loadgen@loadgen.test";
 	o->per_conn = 100;
 	o->total_seconds = 300;
-	while ((ch = getopt(argc, argv, "s:c:n:z:f:r:t:a:m:T:qh")) != -1) {
+	while ((ch = getopt(argc, argv, "s:c:n:z:f:r:t:a:m:T:B:qh")) != -1) {
 		switch (ch) {
 		case 's':
 			if (parse_server(optarg, o) < 0)
@@ -362,6 +368,21 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
 		case 'q':
 			o->quiet = true;
 			break;
+		case 'B': {
+			char a[64], *slash = strchr(optarg, '/');
+			struct in_addr in;
+			long cnt;
+			if (!slash || (size_t)(slash - optarg) >= sizeof(a))
+				goto bad;
+			memcpy(a, optarg, (size_t)(slash - optarg));
+			a[slash - optarg] = '\0';
+			if (inet_pton(AF_INET, a, &in) != 1 ||
+			    parse_long(slash + 1, 1, 16777216, &cnt) < 0)
+				goto bad;
+			o->src_base = ntohl(in.s_addr);
+			o->src_count = (uint32_t)cnt;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -529,6 +550,18 @@ static int conn_open(struct lg_run *run, struct lg_conn *c)
 		}
 		conn_set_timeout(c, run->deadline - mono_now());
 		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (run->opt->src_count && ai->ai_family == AF_INET) {
+			/* every connection from the next source address (-B) */
+			struct sockaddr_in src = {.sin_family = AF_INET};
+			unsigned long k = atomic_fetch_add(&run->next_src, 1);
+			src.sin_addr.s_addr =
+			    htonl(run->opt->src_base + (uint32_t)(k % run->opt->src_count));
+			if (bind(c->fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
+				err = errno;
+				conn_close(c);
+				continue;
+			}
+		}
 		if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0) {
 			c->start = c->end = 0;
 			return 0;
