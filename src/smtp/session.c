@@ -1112,6 +1112,7 @@ static void commit_message(struct smtp_session *s)
 	tx->msg.sender = tx->from.addr;
 	tx->msg.client_addr = s->client;
 	tx->msg.helo = s->helo;
+	tx->msg.tls = s->tls_info;
 	tx->msg.received_at = time_now();
 	tx->msg.flags = (tx->body_8bit || (f & SMTP_DATA_8BIT) ? STORE_MSG_8BITMIME : 0) |
 			(tx->smtputf8 ? STORE_MSG_SMTPUTF8 : 0);

@@ -157,6 +157,7 @@ struct store_message {
 	const char *sender; /* "" for the null sender */
 	const char *client_addr;
 	const char *helo;
+	const char *tls; /* "TLSv1.3 TLS_AES_256_GCM_SHA384", or NULL/"" (clear text) */
 	int64_t received_at;
 	unsigned flags; /* enum store_msg_flags */
 	const struct store_msg_rcpt *rcpts;

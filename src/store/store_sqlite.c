@@ -1178,8 +1178,9 @@ static int commit_one(struct sq *s, const struct store_message *m, int64_t now)
 		return rc;
 	}
 	id = sqlite3_last_insert_rowid(s->db);
-	snprintf(detail, sizeof(detail), "size=%zu client=%s helo=%s", m->len,
-		 m->client_addr ? m->client_addr : "", m->helo ? m->helo : "");
+	snprintf(detail, sizeof(detail), "size=%zu client=%s helo=%s%s%s", m->len,
+		 m->client_addr ? m->client_addr : "", m->helo ? m->helo : "",
+		 m->tls && m->tls[0] ? " tls=" : "", m->tls && m->tls[0] ? m->tls : "");
 	for (size_t j = 0; j < m->nrcpts; j++) {
 		const struct store_msg_rcpt *r = &m->rcpts[j];
 		const char *at;

@@ -46,6 +46,8 @@ def test_starttls_advertised_and_used_by_swaks(ctx):
     assert b"with ESMTPS id" in m["data"], m["data"][:400]
     assert b"(using TLSv1." in m["data"], m["data"][:400]
     assert "event=tls" in d.log()
+    out = d.cli("log", "--rcpt", "alice@example.test").stdout
+    assert "tls=TLSv1." in out, out  # the message log keeps the session's TLS too
 
 
 def test_openssl_s_client_starttls(ctx):
