@@ -41,6 +41,7 @@ struct scan_job {
 	char *strings; /* qid, client, helo, sender, rcpts: one allocation */
 	const char **rcpts;
 	char *data;
+	struct scan_symbol *pre;
 	scan_cb cb;
 	void *arg;
 	struct event *deadline;
@@ -118,6 +119,9 @@ void scan_ctx_symbol(struct scan_ctx *ctx, const char *name, double score, const
 }
 
 static void refuse(struct scan_ctx *ctx, enum scan_action a, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void refuse(struct scan_ctx *ctx, enum scan_action a, const char *fmt, va_list ap)
 {
 	struct scan_job *j = ctx->job;
 
@@ -178,6 +182,9 @@ static void job_run(struct scan_thread *t, struct scan_job *j)
 	struct scan_ctx ctx = {.job = j};
 
 	j->started_us = time_mono_us();
+	for (size_t i = 0; i < j->req.npre; i++)
+		scan_ctx_symbol(&ctx, j->req.pre[i].name, j->req.pre[i].score, "%s",
+				j->req.pre[i].detail);
 	if (mime_parse(t->mime, j->req.data, j->req.len, &m) < 0) {
 		(void)str_copy(j->res.reply, sizeof(j->res.reply),
 			       "451 4.3.0 Out of memory while scanning, try again later");
@@ -239,6 +246,7 @@ static void job_free(struct scan_job *j)
 	free(j->strings);
 	free(j->rcpts);
 	free(j->data);
+	free(j->pre);
 	free(j->symbols);
 	free(j);
 }
@@ -394,7 +402,14 @@ static int job_copy(struct scan_job *j, const struct scan_request *r)
 		off += n;
 	}
 	memcpy(j->data, r->data, r->len);
+	if (r->npre) {
+		j->pre = calloc(r->npre, sizeof(*j->pre));
+		if (!j->pre)
+			return -ENOMEM;
+		memcpy(j->pre, r->pre, r->npre * sizeof(*j->pre));
+	}
 	j->req = *r;
+	j->req.pre = j->pre;
 	j->req.qid = dst[0];
 	j->req.client = dst[1];
 	j->req.helo = dst[2];

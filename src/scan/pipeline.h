@@ -54,7 +54,13 @@ struct scan_request {
 	const char *data;
 	size_t len;
 	bool tls;
+	/* what the session already knows (DNS lists, FCrDNS, reputation):
+	 * added to the result as they are, so the score explains them too */
+	const struct scan_symbol *pre;
+	size_t npre;
 };
+
+struct scan_symbol;
 
 enum scan_action {
 	SCAN_ACCEPT = 0,

@@ -93,7 +93,8 @@ struct smtp_tx {
 	struct smtp_data dec;
 	struct store_message msg;
 	struct store_msg_rcpt *mrcpts;
-	const char **rcpt_list; /* for the scan request */
+	const char **rcpt_list;	    /* for the scan request */
+	struct scan_symbol pre[24]; /* connection findings for the scan */
 	int64_t started_us;
 };
 
@@ -976,6 +977,53 @@ static void end_of_message(struct smtp_session *s)
 	}
 }
 
+/* Points for what the connection layer found. The rules layer will make
+ * these configurable; until then they are named here, in one place. */
+#define SCORE_FCRDNS_NO_PTR 1.0
+#define SCORE_FCRDNS_MISMATCH 0.5
+#define SCORE_REPUTATION_MAX 3.0
+
+static void sym_set(struct scan_symbol *y, const char *name, double score, const char *detail)
+{
+	(void)str_copy(y->name, sizeof(y->name), name);
+	y->score = score;
+	(void)str_copy(y->detail, sizeof(y->detail), detail);
+}
+
+/* The connection layer's findings as symbols with scores, so that the
+ * message's score explains them too. Returns how many were written. */
+static size_t connection_symbols(struct smtp_session *s, struct scan_symbol *out, size_t max)
+{
+	const struct dnsbl_result *r = s->dnsbl ? dnsbl_req_result(s->dnsbl) : NULL;
+	const struct fcrdns_result *f = s->fcrdns ? fcrdns_req_result(s->fcrdns) : NULL;
+	size_t n = 0;
+	char d[SCAN_DETAIL_LEN];
+
+	for (size_t i = 0; r && i < r->nhits && n < max; i++) {
+		uint32_t c = r->hits[i].code;
+		(void)str_fmt(d, sizeof(d), "%s %u.%u.%u.%u", r->hits[i].zone, c >> 24,
+			      (c >> 16) & 255, (c >> 8) & 255, c & 255);
+		sym_set(&out[n++], r->hits[i].symbol, r->hits[i].weight, d);
+	}
+	if (f && n < max) {
+		double sc = f->status == FCRDNS_NO_PTR	   ? SCORE_FCRDNS_NO_PTR
+			    : f->status == FCRDNS_MISMATCH ? SCORE_FCRDNS_MISMATCH
+							   : 0;
+		if (f->status != FCRDNS_TEMPFAIL)
+			sym_set(&out[n++], f->symbol, sc, f->name ? f->name : "");
+	}
+	if ((s->rep_spam > 0 || s->rep_ham > 0) && n < max) {
+		double total = s->rep_spam + s->rep_ham + 2;
+		(void)str_fmt(d, sizeof(d), "spam %.1f ham %.1f", s->rep_spam, s->rep_ham);
+		if (s->rep_spam > s->rep_ham)
+			sym_set(&out[n++], "IP_REPUTATION_BAD",
+				SCORE_REPUTATION_MAX * s->rep_spam / total, d);
+		else
+			sym_set(&out[n++], "IP_REPUTATION_GOOD", -s->rep_ham / total, d);
+	}
+	return n;
+}
+
 /* The content checks, off the loop; commit_message or a refusal follows. */
 static int start_scan(struct smtp_session *s)
 {
@@ -996,6 +1044,8 @@ static int start_scan(struct smtp_session *s)
 	req.data = buf_data(&tx->body);
 	req.len = tx->body.len;
 	req.tls = s->tls_info[0] != '\0';
+	req.npre = connection_symbols(s, tx->pre, ARRAY_LEN(tx->pre));
+	req.pre = tx->pre;
 	if (scan_submit(s->env->scan, &req, scan_done, s) < 0)
 		return -ENOMEM;
 	s->waiting = true;

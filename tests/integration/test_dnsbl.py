@@ -99,6 +99,11 @@ def test_below_threshold_becomes_symbols_on_the_message(ctx):
     hdr = [l for l in data.split(b"\r\n") if l.startswith(b"X-Mxguard-Connection:")][0]
     assert b"TEST_XBL(2.0)" in hdr and b"dnsbl=2.0" in hdr, hdr
     assert b"fcrdns=FCRDNS_MISMATCH" in hdr, hdr  # PTR bad.mxg.test -> another address
+    # and the same findings are points in the message's score, each explained
+    scan = data.split(b"\r\n\r\n")[0].replace(b"\r\n\t", b" ")
+    scan = [l for l in scan.split(b"\r\n") if l.startswith(b"X-Mxguard-Scan:")][0]
+    assert b"TEST_XBL(2.0)" in scan and b"FCRDNS_MISMATCH(0.5)" in scan, scan
+    assert b"score=2.5" in scan, scan
 
 
 def test_allowlist_wins(ctx):
