@@ -7,9 +7,7 @@
  * archives in archives are opened without recursion, up to
  * max_archive_depth); encrypted entries detected; Office documents with
  * VBA macros flagged (OLE2 files with a _VBA_PROJECT stream, OOXML
- * packages with a vbaProject.bin member); TNEF (winmail.dat) read with
- * tnef.c, each attachment becoming a child part in the same way (TNEF
- * counts as one archive level, so TNEF inside TNEF is bounded too).
+ * packages with a vbaProject.bin member).
  *
  * Bombs: every member's bytes come out of the message's decoded budget,
  * and an archive whose members expand past max_archive_ratio times its
@@ -26,7 +24,6 @@
 #include <strings.h>
 
 #include "mime/mime_private.h"
-#include "mime/tnef.h"
 
 #define ATTACH_MAGIC_BYTES (256 * 1024)
 #define ATTACH_RATIO_FLOOR (1024 * 1024)
@@ -212,101 +209,6 @@ static void open_archive(struct mime_msg *m, struct mime_part *p, bool raw)
 	}
 out:
 	archive_read_free(ar);
-}
-
-/* A TNEF name (8 bit or UTF-16LE) as UTF-8 in the arena; "" if none. */
-static struct mime_slice tnef_name(struct mime_msg *m, struct mime_part *c,
-				   const struct tnef_attachment *ta)
-{
-	struct mime_slice s = {"", 0};
-	size_t n = ta->name.len < ATTACH_NAME_MAX ? ta->name.len : ATTACH_NAME_MAX;
-	const char *u;
-	size_t ulen;
-	unsigned f = 0;
-
-	if (!n)
-		return s;
-	if (ta->name_enc == TNEF_TEXT_UTF16LE)
-		n &= ~(size_t)1;
-	if (mime_cs_to_utf8(m->e->cs, ta->name_enc == TNEF_TEXT_UTF16LE ? "UTF-16LE" : NULL,
-			    ta->name_enc == TNEF_TEXT_UTF16LE ? 8 : 0, ta->name.ptr, n, m->a, &u,
-			    &ulen, &f) < 0)
-		return s;
-	if (f & MIME_CS_REPLACED)
-		c->flags |= MIME_PF_CHARSET_REPLACED;
-	s.ptr = u;
-	s.len = strnlen(u, ulen);
-	return s;
-}
-
-/* The attachments of a TNEF stream become child parts (slices of p's
- * decoded bytes: nothing is copied, so nothing is charged). */
-static void open_tnef(struct mime_msg *m, struct mime_part *p)
-{
-	const struct mime_limits *lim = &m->e->lim;
-	struct tnef *t = NULL;
-	struct tnef_attachment ta;
-	uint32_t members = 0;
-	int r;
-
-	if (tnef_new(p->decoded.ptr, p->decoded.len, &t) < 0)
-		return;
-	p->flags |= MIME_PF_ARCHIVE;
-	while ((r = tnef_next(t, &ta)) == 1) {
-		struct mime_part *c;
-		struct mime_slice name;
-
-		if (++members > lim->max_archive_members) {
-			mime_finding_add(m, "TNEF_TOO_MANY_ATTACHMENTS", p, NULL);
-			break;
-		}
-		/* the part first, so that a bad name is noted on it; renamed below */
-		if (!(c = mime_part_new(m, p, MIME_FROM_TNEF, "attachment", 10)))
-			break;
-		name = tnef_name(m, c, &ta);
-		if (name.len) {
-			struct mime_part tmp = *p;
-			char *path;
-			/* the path: the container's, its file name, the member's */
-			size_t base = c->path.len - 10;
-			if ((path = arena_alloc(m->a, base + name.len + 1))) {
-				memcpy(path, c->path.ptr, base);
-				for (size_t i = 0; i < name.len; i++) {
-					char ch = name.ptr[i];
-					path[base + i] = (unsigned char)ch < 0x20 || ch == '/' ||
-								 ch == '\\'
-							     ? '_'
-							     : ch;
-				}
-				path[base + name.len] = '\0';
-				c->path.ptr = path;
-				c->path.len = base + name.len;
-			}
-			(void)tmp;
-			c->filename = name;
-		}
-		c->archive_depth = p->archive_depth + 1;
-		c->type.ptr = "application/octet-stream";
-		c->type.len = 24;
-		if (ta.mime_type.len && ta.mime_type.len < 128 &&
-		    memchr(ta.mime_type.ptr, '/', ta.mime_type.len)) {
-			char *ty = arena_memdup(m->a, ta.mime_type.ptr, ta.mime_type.len);
-			if (ty) {
-				for (char *q = ty; *q; q++)
-					*q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
-				c->type.ptr = ty;
-				c->type.len = strlen(ty);
-			}
-		}
-		c->cte = MIME_CTE_BINARY;
-		c->flags |= MIME_PF_ATTACHMENT;
-		c->raw = c->body = c->decoded = ta.data;
-	}
-	if (tnef_error(t))
-		mime_finding_add(m, "TNEF_CORRUPT", p, tnef_error(t));
-	if (tnef_flags(t) & TNEF_F_BAD_CHECKSUM)
-		mime_finding_add(m, "TNEF_BAD_CHECKSUM", p, NULL);
-	tnef_free(t);
 }
 
 int mime_attach_inspect(struct mime_msg *m, struct mime_part *p)
