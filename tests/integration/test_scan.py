@@ -45,10 +45,13 @@ def test_findings_become_symbols_on_the_message(ctx):
     assert ctx["d"].metric("mxguard_scan_messages_total") >= 1
 
 
-def test_clean_message_has_no_scan_header(ctx):
+def test_clean_message_has_no_content_symbols(ctx):
     send(ctx, b"Subject: scan-clean\r\n\r\nnothing to see\r\n")
     data = got(ctx, b"scan-clean")
-    assert b"X-Mxguard-Scan" not in data
+    hdr = data.split(b"\r\n\r\n")[0]
+    # (the connection layer may add FCRDNS_* for 127.0.0.1, depending on
+    # this machine's resolver; the content checks find nothing)
+    assert b"MIME_" not in hdr and b"ARCHIVE_" not in hdr, hdr
 
 
 def test_hostile_nesting_is_accepted_and_named(ctx):
