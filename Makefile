@@ -20,7 +20,8 @@ build: bootstrap $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build
-	@mkdir -p var
+	install -d -m 0755 /var/lib/mxguard
+	rm -rf /var/lib/mxguard/rules && cp -r rules /var/lib/mxguard/rules
 	exec $(BUILD)/mxguardd -c $(CONF)
 
 test: build

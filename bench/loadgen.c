@@ -42,6 +42,7 @@
  * Only libc and pthreads; no mutable globals (the run's state is one
  * struct lg_run made in main() and handed to the threads).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -57,7 +58,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "mime/mime.h"
 #include "mime/mime_json.h"
 #include "net/cidr.h"
+#include "scan/av_yara.h"
 #include "store/store.h"
 
 #ifndef MXG_VERSION
@@ -938,6 +940,72 @@ out:
 	return status;
 }
 
+/* rules check: compiles the YARA rules and reads the hash lists of the
+ * configuration, keeps nothing; a broken file is named with its line. */
+static int cmd_rules_check(struct cli *c)
+{
+	struct av_yara_db *db = NULL;
+	char err[1024];
+
+	if (av_yara_db_load(c->cfg.av.yara_rules, c->cfg.av.hash_lists, &db, err, sizeof(err)) <
+	    0) {
+		errorf(c, "rules refused: %s", err);
+		return EXIT_FAILURE;
+	}
+	printf("ok: %zu YARA rules from %s, %zu hashes from %s\n", av_yara_db_nrules(db),
+	       c->cfg.av.yara_rules[0] ? c->cfg.av.yara_rules : "(none)", av_yara_db_nhashes(db),
+	       c->cfg.av.hash_lists[0] ? c->cfg.av.hash_lists : "(none)");
+	av_yara_db_free(db);
+	return EXIT_SUCCESS;
+}
+
+/* rules reload: checks the rules, then sends SIGHUP to the running
+ * mxguardd named by the pid file (its new workers load the new rules;
+ * the old ones drain). Refuses to signal with rules that do not load. */
+static int cmd_rules_reload(struct cli *c)
+{
+	char path[PATH_MAX], buf[32], comm[64], proc[64];
+	int64_t pid;
+	FILE *f;
+	size_t n;
+
+	if (cmd_rules_check(c) != EXIT_SUCCESS)
+		return EXIT_FAILURE;
+	if (config_pid_file(&c->cfg, path, sizeof(path)) < 0 || !(f = fopen(path, "r"))) {
+		errorf(c, "cannot read the pid file %s: %s (is mxguardd running?)", path,
+		       strerror(errno));
+		return EXIT_FAILURE;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	if (parse_int64(buf, 2, INT32_MAX, &pid) < 0) {
+		errorf(c, "%s: not a process id", path);
+		return EXIT_FAILURE;
+	}
+	/* never signal a process that is not mxguardd (a stale pid file) */
+	(void)str_fmt(proc, sizeof(proc), "/proc/%lld/comm", (long long)pid);
+	comm[0] = '\0';
+	if ((f = fopen(proc, "r"))) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+	}
+	if (strcmp(comm, "mxguardd\n") != 0) {
+		errorf(c, "process %lld of %s is not mxguardd (stale pid file?)", (long long)pid,
+		       path);
+		return EXIT_FAILURE;
+	}
+	if (kill((pid_t)pid, SIGHUP) < 0) {
+		errorf(c, "cannot signal mxguardd (pid %lld): %s", (long long)pid, strerror(errno));
+		return EXIT_FAILURE;
+	}
+	printf("reload requested (mxguardd pid %lld)\n", (long long)pid);
+	return EXIT_SUCCESS;
+}
+
 static int cmd_help(struct cli *c);
 
 static const struct cmd cmds[] = {
@@ -973,6 +1041,8 @@ static const struct cmd cmds[] = {
      "log [--qid QUEUE-ID] [--sender TEXT] [--rcpt TEXT] [--since DURATION] [--limit N] "
      "[--json]"},
     {"config", "check", 0, 0, 0, NEED_CONFIG, cmd_config_check, "config check"},
+    {"rules", "check", 0, 0, 0, NEED_CONFIG, cmd_rules_check, "rules check"},
+    {"rules", "reload", 0, 0, 0, NEED_CONFIG, cmd_rules_reload, "rules reload"},
     {"scan", NULL, 1, 1, O_TEXT, NEED_NOTHING, cmd_scan, "scan (FILE | -) [--text]"},
     {"version", NULL, 0, 0, 0, NEED_NOTHING, cmd_version, "version"},
     {"help", NULL, 0, 0, 0, NEED_NOTHING, cmd_help, "help"},

@@ -27,6 +27,8 @@ enum cfg_type {
 	CFG_MSEC,	 /* milliseconds: 500ms, or s/m/h/d/w as for durations */
 	CFG_SCORE,	 /* a decimal score: 5, -2.5 (stored as double) */
 	CFG_SERVER_LIST, /* comma separated IP:port (name servers) */
+	CFG_CHOICE,	 /* one of the words in choices ("a|b") */
+	CFG_SOCKET,	 /* "": off; /absolute/socket/path or host:port */
 };
 
 struct cfg_key {
@@ -37,8 +39,13 @@ struct cfg_key {
 	size_t size; /* for strings: buffer size */
 	const char *def;
 	int64_t min, max;
+	const char *choices; /* CFG_CHOICE: "word|word" */
 };
 
+#define CHOICE(sec, k, f, d, words)                                                                \
+	{                                                                                          \
+		sec, k, CFG_CHOICE, OFF(f), SZ(f), d, 0, 0, words                                  \
+	}
 #define OFF(f) offsetof(struct config, f)
 #define SZ(f) sizeof(((struct config *)0)->f)
 #define NUM(sec, k, t, f, d, lo, hi)                                                               \
@@ -55,6 +62,7 @@ static const struct cfg_key cfg_keys[] = {
     STR("node", "hostname", CFG_STRING, node.hostname, ""),
     STR("node", "user", CFG_STRING, node.user, "mxguard"),
     STR("node", "data_dir", CFG_PATH, node.data_dir, "var"),
+    STR("node", "pid_file", CFG_PATH, node.pid_file, ""),
     STR("store", "url", CFG_URL, store.url, "sqlite:var/mxguard.db"),
     NUM("store", "busy_timeout", CFG_INT, store.busy_timeout, "5000", 100, 600000),
     NUM("store", "commit_batch", CFG_INT, store.commit_batch, "64", 1, 4096),
@@ -84,6 +92,16 @@ static const struct cfg_key cfg_keys[] = {
     STR("limits", "allow_networks", CFG_CIDR_LIST, limits.allow_networks, ""),
     NUM("scan", "threads", CFG_INT, scan.threads, "2", 1, 64),
     NUM("scan", "timeout", CFG_DURATION, scan.timeout, "60s", 1, 3600),
+    STR("av", "clamd", CFG_SOCKET, av.clamd, ""),
+    NUM("av", "clamd_timeout", CFG_MSEC, av.clamd_timeout, "10s", 100, 600000),
+    NUM("av", "clamd_max_stream", CFG_SIZE, av.clamd_max_stream, "25M", 1024,
+	4LL * 1024 * 1024 * 1024 - 1),
+    CHOICE("av", "on_failure", av.on_failure, "tempfail", "tempfail|pass"),
+    STR("av", "yara_rules", CFG_PATH, av.yara_rules, "rules/yara"),
+    STR("av", "hash_lists", CFG_PATH, av.hash_lists, "rules/hashes"),
+    NUM("av", "block_executables", CFG_BOOL, av.block_executables, "yes", 0, 1),
+    NUM("av", "block_macros", CFG_BOOL, av.block_macros, "no", 0, 1),
+    NUM("av", "block_encrypted", CFG_BOOL, av.block_encrypted, "no", 0, 1),
     NUM("reputation", "enabled", CFG_BOOL, reputation.enabled, "yes", 0, 1),
     NUM("reputation", "half_life", CFG_DURATION, reputation.half_life, "7d", 3600, 365 * 86400),
     NUM("reputation", "reject_spam", CFG_INT, reputation.reject_spam, "20", 1, 1000000),
@@ -295,6 +313,24 @@ static const char *cfg_set(struct config *cfg, const struct cfg_key *k, const ch
 		if (str_copy(base + k->offset, k->size, v) < 0)
 			return "value too long";
 		return NULL;
+	case CFG_CHOICE: {
+		const char *w = k->choices;
+		size_t vl = strlen(v);
+		for (;;) {
+			const char *bar = strchr(w, '|');
+			size_t wl = bar ? (size_t)(bar - w) : strlen(w);
+			if (wl == vl && !strncmp(w, v, vl))
+				break;
+			if (!bar)
+				return "not an allowed value";
+			w = bar + 1;
+		}
+		return str_copy(base + k->offset, k->size, v) < 0 ? "value too long" : NULL;
+	}
+	case CFG_SOCKET:
+		if (v[0] && v[0] != '/' && check_addr(v) < 0)
+			return "not an absolute socket path or host:port";
+		return str_copy(base + k->offset, k->size, v) < 0 ? "value too long" : NULL;
 	case CFG_CIDR_LIST: {
 		char tmp[1024], *save = NULL, *tok;
 		if (str_copy(tmp, sizeof(tmp), v) < 0)
@@ -705,6 +741,9 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 					      "%s:%d: %s.%s = '%.64s': %s (allowed %lld..%lld)",
 					      name, lineno, section, key, val, why,
 					      (long long)k->min, (long long)k->max);
+			else if (k->type == CFG_CHOICE)
+				(void)str_fmt(err, errlen, "%s:%d: %s.%s = '%.64s': %s (%s)", name,
+					      lineno, section, key, val, why, k->choices);
 			else
 				(void)str_fmt(err, errlen, "%s:%d: %s.%s = '%.64s': %s", name,
 					      lineno, section, key, val, why);
@@ -777,6 +816,13 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	rc = config_parse(path, buf ? buf : "", len, cfg, err, errlen);
 	free(buf);
 	return rc;
+}
+
+int config_pid_file(const struct config *cfg, char *buf, size_t len)
+{
+	if (cfg->node.pid_file[0])
+		return str_copy(buf, len, cfg->node.pid_file);
+	return str_fmt(buf, len, "%s/mxguardd.pid", cfg->node.data_dir);
 }
 
 const char *config_sqlite_path(const struct config *cfg)

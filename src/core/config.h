@@ -52,6 +52,7 @@ struct config {
 		char hostname[256];
 		char user[64]; /* workers drop to it when started as root */
 		char data_dir[PATH_MAX];
+		char pid_file[PATH_MAX]; /* "": data_dir/mxguardd.pid */
 	} node;
 	struct {
 		char url[PATH_MAX + 32]; /* sqlite:PATH or postgresql://... */
@@ -91,6 +92,17 @@ struct config {
 		int64_t threads; /* scanning threads per SMTP worker */
 		int64_t timeout; /* seconds a message may take to scan */
 	} scan;
+	struct {
+		char clamd[PATH_MAX];	   /* socket path or host:port; "": engine 1 off */
+		int64_t clamd_timeout;	   /* ms per clamd operation */
+		int64_t clamd_max_stream;  /* bytes; <= clamd's StreamMaxLength */
+		char on_failure[16];	   /* "tempfail" or "pass" (with a symbol) */
+		char yara_rules[PATH_MAX]; /* folder of *.yar; "": no YARA */
+		char hash_lists[PATH_MAX]; /* folder of hash lists; "": none */
+		bool block_executables;	   /* no: score only */
+		bool block_macros;
+		bool block_encrypted;
+	} av;
 	struct {
 		bool enabled;
 		int64_t half_life;	 /* seconds for a verdict count to halve */
@@ -148,6 +160,10 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
  * Returns 0, or a negative code with a static reason in *why. Exposed for
  * the fuzzer (tests/fuzz/fuzz_dnsbl_codes.c). */
 int config_dnsbl_codes_parse(const char *v, struct config_dnsbl_zone *z, const char **why)
+    __attribute__((warn_unused_result));
+
+/* The master's pid file: node.pid_file, or data_dir/mxguardd.pid. */
+int config_pid_file(const struct config *cfg, char *buf, size_t len)
     __attribute__((warn_unused_result));
 
 /* The SQLite path of a sqlite: URL, or NULL for other backends. */

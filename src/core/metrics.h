@@ -41,15 +41,29 @@ enum metric_id {
 	M_SCAN_REJECTED,
 	M_SCAN_TEMPFAILED,
 	M_SCAN_TIMEOUTS,
-	M_DNS_QUERIES,	    /* resolver requests */
-	M_DNS_CACHE_HITS,   /* answered from the resolver cache */
-	M_DNS_CACHE_MISSES, /* sent, or joined a look-up in flight */
-	M_DNS_TIMEOUTS,	    /* requests that ran out of time */
-	M_DNSBL_CHECKS,	    /* client addresses checked */
-	M_DNSBL_QUERIES,    /* zone look-ups */
-	M_DNSBL_HITS,	    /* zones that listed the client */
-	M_DNSBL_TIMEOUTS,   /* zones skipped for the budget */
-	M_DNSBL_REJECTS,    /* checks whose score reached reject_score */
+	M_DNS_QUERIES,	     /* resolver requests */
+	M_DNS_CACHE_HITS,    /* answered from the resolver cache */
+	M_DNS_CACHE_MISSES,  /* sent, or joined a look-up in flight */
+	M_DNS_TIMEOUTS,	     /* requests that ran out of time */
+	M_DNSBL_CHECKS,	     /* client addresses checked */
+	M_DNSBL_QUERIES,     /* zone look-ups */
+	M_DNSBL_HITS,	     /* zones that listed the client */
+	M_DNSBL_TIMEOUTS,    /* zones skipped for the budget */
+	M_DNSBL_REJECTS,     /* checks whose score reached reject_score */
+	M_AV_CLAMD_SCANS,    /* INSTREAM requests answered */
+	M_AV_CLAMD_FOUND,    /* ... that named a threat */
+	M_AV_CLAMD_ERRORS,   /* refused, garbage, ERROR replies, lost connections */
+	M_AV_CLAMD_TIMEOUTS, /* no answer in av.clamd_timeout */
+	M_AV_CLAMD_SKIPPED,  /* parts over av.clamd_max_stream, not sent */
+	M_AV_YARA_SCANS,     /* buffers scanned by YARA and the hash lists */
+	M_AV_YARA_FOUND,     /* YARA rule matches */
+	M_AV_YARA_ERRORS,
+	M_AV_YARA_TIMEOUTS,
+	M_AV_HASH_FOUND,      /* hash list matches */
+	M_AV_FILETYPE_HITS,   /* executables, macros, encrypted archives seen */
+	M_AV_REJECTS,	      /* messages refused by the AV layer */
+	M_AV_TEMPFAILS,	      /* messages deferred because an engine failed */
+	M_AV_FAILURES_PASSED, /* engine failures let through (on_failure = pass) */
 	M_COUNT
 };
 

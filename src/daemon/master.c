@@ -24,6 +24,7 @@
 #include "core/util.h"
 #include "daemon/worker.h"
 #include "net/tls.h"
+#include "scan/av_yara.h"
 #include "smtp/limits.h"
 #include "store/store.h"
 
@@ -470,6 +471,29 @@ static bool listeners_equal(const struct config *a, const struct config *b)
 	return a->smtp.workers == b->smtp.workers;
 }
 
+/* The pid file that `mxguard rules reload` signals. Written after the
+ * privileges are dropped, so its folder must be writable by node.user. */
+static int pid_file_write(const struct config *cfg, char *path, size_t pathlen)
+{
+	char buf[32];
+	int fd, n, rc = 0;
+
+	if (config_pid_file(cfg, path, pathlen) < 0) {
+		log_err("startup", "reason=\"pid file path too long\"");
+		return -1;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (fd < 0 || write(fd, buf, (size_t)n) != n) {
+		log_err("startup", "reason=\"cannot write the pid file %s: %s\"", path,
+			strerror(errno));
+		rc = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 /* SIGHUP: a new generation of workers with the new configuration; the old
  * one drains. A configuration that does not parse changes nothing. */
 static void reload(struct master *m)
@@ -483,6 +507,13 @@ static void reload(struct master *m)
 	}
 	if (config_load(m->cfg->path, ncfg, err, sizeof(err)) < 0) {
 		log_err("reload", "status=refused reason=\"%s\"", err);
+		free(ncfg);
+		return;
+	}
+	/* New workers with rules that do not compile would not start: keep the
+	 * old generation running instead. */
+	if (av_yara_rules_check(ncfg, err, sizeof(err)) < 0) {
+		log_err("reload", "status=refused reason=\"rules: %s\"", err);
 		free(ncfg);
 		return;
 	}
@@ -527,6 +558,7 @@ int master_run(const struct config *cfg0)
 	sigset_t set;
 	int64_t stop_deadline = 0;
 	long ncpu;
+	char pid_path[PATH_MAX];
 
 	memset(&m, 0, sizeof(m));
 	m.cfg = malloc(sizeof(*m.cfg));
@@ -568,9 +600,19 @@ int master_run(const struct config *cfg0)
 			return 1;
 		}
 	}
-	if (bind_all(&m) < 0 || prepare_and_drop(m.cfg) < 0 || prepare_store(m.cfg) < 0) {
+	if (bind_all(&m) < 0 || prepare_and_drop(m.cfg) < 0 || prepare_store(m.cfg) < 0 ||
+	    pid_file_write(m.cfg, pid_path, sizeof(pid_path)) < 0) {
 		free(m.cfg);
 		return 1;
+	}
+	{
+		/* as the workers' user: the rules must compile for them */
+		char err[1024];
+		if (av_yara_rules_check(m.cfg, err, sizeof(err)) < 0) {
+			log_err("startup", "reason=\"rules: %s\"", err);
+			free(m.cfg);
+			return 1;
+		}
 	}
 	if (pipe2(m.nudge, O_NONBLOCK | O_CLOEXEC) < 0)
 		fatal("pipe: %s", strerror(errno));
@@ -620,6 +662,7 @@ int master_run(const struct config *cfg0)
 		}
 	}
 	log_info("stopped", "pid=%ld", (long)getpid());
+	(void)unlink(pid_path);
 	for (size_t i = 0; i < MAX_CHILDREN; i++)
 		if (m.children[i].kind != WORKER_NONE && m.children[i].cfg != m.cfg) {
 			const struct config *old = m.children[i].cfg;

@@ -23,9 +23,11 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/worker.h"
+#include "scan/av_clamd.h"
 #include "store/store.h"
 
 #define METRICS_BUF (64 * 1024)
+#define READYZ_CLAMD_MS 1000 /* the PING's time-out */
 
 struct http_worker {
 	const struct worker_ctx *ctx;
@@ -61,11 +63,29 @@ static enum MHD_Result respond_json(struct MHD_Connection *conn, unsigned status
 	return respond(conn, status, "application/json", body);
 }
 
+/* clamd answers PING ("ok"), or not ("down": not ready, unless engine
+ * failures pass with a symbol), or is not configured ("off"). */
+static const char *readyz_clamd(const struct config *cfg, const char **problem)
+{
+	char why[512];
+
+	if (!cfg->av.clamd[0])
+		return "off";
+	if (av_clamd_ping(cfg->av.clamd,
+			  cfg->av.clamd_timeout < READYZ_CLAMD_MS ? cfg->av.clamd_timeout
+								  : READYZ_CLAMD_MS,
+			  why, sizeof(why)) == 0)
+		return "ok";
+	if (strcmp(cfg->av.on_failure, "pass") != 0 && !*problem)
+		*problem = "clamd not answering";
+	return "down";
+}
+
 static enum MHD_Result readyz(struct http_worker *hw, struct MHD_Connection *conn)
 {
 	const struct metrics *m = hw->ctx->metrics;
 	json_t *workers = json_array(), *j;
-	const char *problem = NULL;
+	const char *problem = NULL, *clamd;
 	int rc;
 
 	pthread_mutex_lock(&hw->lock);
@@ -73,6 +93,7 @@ static enum MHD_Result readyz(struct http_worker *hw, struct MHD_Connection *con
 	pthread_mutex_unlock(&hw->lock);
 	if (rc != STORE_OK)
 		problem = "store not answering";
+	clamd = readyz_clamd(hw->ctx->cfg, &problem);
 	for (size_t i = 0; i < m->nworkers && i < METRICS_MAX_WORKERS; i++) {
 		const struct metrics_worker *w = &m->workers[i];
 		const char *kind = w->kind == WORKER_SMTP	? "smtp"
@@ -84,8 +105,8 @@ static enum MHD_Result readyz(struct http_worker *hw, struct MHD_Connection *con
 		if (w->pid <= 0 && !problem)
 			problem = "a worker is not running";
 	}
-	j = json_pack("{s:s,s:s,s:o}", "status", problem ? "not ready" : "ready", "store",
-		      rc == STORE_OK ? "ok" : "down", "workers", workers);
+	j = json_pack("{s:s,s:s,s:s,s:o}", "status", problem ? "not ready" : "ready", "store",
+		      rc == STORE_OK ? "ok" : "down", "clamd", clamd, "workers", workers);
 	if (problem)
 		json_object_set_new(j, "reason", json_string(problem));
 	return respond_json(conn, problem ? 503 : 200, j);

@@ -7,7 +7,9 @@
  * archives in archives are opened without recursion, up to
  * max_archive_depth); encrypted entries detected; Office documents with
  * VBA macros flagged (OLE2 files with a _VBA_PROJECT stream, OOXML
- * packages with a vbaProject.bin member).
+ * packages with a vbaProject.bin member); TNEF (winmail.dat) read with
+ * tnef.c, each attachment becoming a child part in the same way (TNEF
+ * counts as one archive level, so TNEF inside TNEF is bounded too).
  *
  * Bombs: every member's bytes come out of the message's decoded budget,
  * and an archive whose members expand past max_archive_ratio times its
@@ -24,6 +26,7 @@
 #include <strings.h>
 
 #include "mime/mime_private.h"
+#include "mime/tnef.h"
 
 #define ATTACH_MAGIC_BYTES (256 * 1024)
 #define ATTACH_RATIO_FLOOR (1024 * 1024)
@@ -79,6 +82,7 @@ static const char *const archive_types[] = {
     "application/x-xz",		"application/x-lzma",		"application/x-compress",
     "application/java-archive", "application/x-cpio",		"application/vnd.ms-cab-compressed",
 };
+static const char *const tnef_types[] = {"application/ms-tnef", "application/vnd.ms-tnef"};
 static const char *const raw_types[] = {
     "application/gzip", "application/x-gzip", "application/x-bzip2",
     "application/x-xz", "application/x-lzma", "application/x-compress",
@@ -211,6 +215,91 @@ out:
 	archive_read_free(ar);
 }
 
+/* A TNEF name (8 bit or UTF-16LE) as UTF-8 in the arena; "" if none. */
+static struct mime_slice tnef_name(struct mime_msg *m, const struct tnef_attachment *ta,
+				   unsigned *flags)
+{
+	struct mime_slice s = {"", 0};
+	bool wide = ta->name_enc == TNEF_TEXT_UTF16LE;
+	size_t n = ta->name.len < ATTACH_NAME_MAX ? ta->name.len : ATTACH_NAME_MAX;
+	const char *u;
+	size_t ulen;
+
+	if (wide)
+		n &= ~(size_t)1;
+	if (!n || mime_cs_to_utf8(m->e->cs, wide ? "UTF-16LE" : NULL, wide ? 8 : 0, ta->name.ptr, n,
+				  m->a, &u, &ulen, flags) < 0)
+		return s;
+	s.ptr = u;
+	s.len = strnlen(u, ulen);
+	return s;
+}
+
+static void tnef_child(struct mime_msg *m, struct mime_part *p, const struct tnef_attachment *ta,
+		       struct mime_slice data, struct mime_slice name, unsigned f)
+{
+	struct mime_part *c = mime_part_new(
+	    m, p, MIME_FROM_TNEF, name.len ? name.ptr : "attachment", name.len ? name.len : 10);
+
+	if (!c)
+		return;
+	if (f & MIME_CS_REPLACED)
+		c->flags |= MIME_PF_CHARSET_REPLACED;
+	c->filename = name;
+	c->archive_depth = p->archive_depth + 1;
+	c->type.ptr = "application/octet-stream";
+	c->type.len = 24;
+	if (ta->mime_type.len && ta->mime_type.len < 128 &&
+	    memchr(ta->mime_type.ptr, '/', ta->mime_type.len)) {
+		char *ty = arena_memdup(m->a, ta->mime_type.ptr, ta->mime_type.len);
+		if (ty) {
+			for (char *q = ty; *q; q++)
+				*q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
+			c->type.ptr = ty;
+			c->type.len = strlen(ty);
+		}
+	}
+	c->cte = MIME_CTE_BINARY;
+	c->flags |= MIME_PF_ATTACHMENT;
+	c->raw = c->body = c->decoded = data;
+}
+
+/* The attachments of a TNEF stream become child parts: slices of p's
+ * decoded bytes (nothing is copied, so nothing is charged to the budget),
+ * decoded again by the work list like archive members. */
+static void open_tnef(struct mime_msg *m, struct mime_part *p)
+{
+	const struct mime_limits *lim = &m->e->lim;
+	struct tnef *t = NULL;
+	struct tnef_attachment ta;
+	uint32_t members = 0;
+
+	if (tnef_new(p->decoded.ptr, p->decoded.len, &t) < 0)
+		return;
+	p->flags |= MIME_PF_ARCHIVE;
+	while (tnef_next(t, &ta) == 1) {
+		struct mime_slice name;
+		unsigned f = 0;
+
+		if (++members > lim->max_archive_members) {
+			mime_finding_add(m, "TNEF_TOO_MANY_ATTACHMENTS", p, NULL);
+			break;
+		}
+		if (m->parts_full || m->mem_full)
+			break;
+		name = tnef_name(m, &ta, &f);
+		if (ta.data.len || !ta.object.len)
+			tnef_child(m, p, &ta, ta.data, name, f);
+		if (ta.object.len)
+			tnef_child(m, p, &ta, ta.object, name, f);
+	}
+	if (tnef_error(t))
+		mime_finding_add(m, "TNEF_CORRUPT", p, tnef_error(t));
+	if (tnef_flags(t) & TNEF_F_BAD_CHECKSUM)
+		mime_finding_add(m, "TNEF_BAD_CHECKSUM", p, NULL);
+	tnef_free(t);
+}
+
 int mime_attach_inspect(struct mime_msg *m, struct mime_part *p)
 {
 	struct mime_attach *att = m->e->att;
@@ -224,16 +313,26 @@ int mime_attach_inspect(struct mime_msg *m, struct mime_part *p)
 		p->detected.ptr = arena_memdup(m->a, t, strlen(t));
 		p->detected.len = p->detected.ptr ? strlen(t) : 0;
 	}
-	if (type_is(p->detected, archive_types, ARRAY_LEN(archive_types)) ||
-	    (p->detected.len > 36 &&
-	     !strncmp(p->detected.ptr, "application/vnd.openxmlformats-officedocument", 36)) ||
-	    (p->detected.len && !strncmp(p->detected.ptr, "application/vnd.ms-excel.sheet.macro",
-					 p->detected.len < 36 ? p->detected.len : 36))) {
+	if (tnef_is(p->decoded.ptr, p->decoded.len)) {
+		if (p->archive_depth >= m->e->lim.max_archive_depth) {
+			mime_finding_add(m, "ARCHIVE_TOO_DEEP", p, NULL);
+			return 0;
+		}
+		open_tnef(m, p);
+	} else if (type_is(p->detected, archive_types, ARRAY_LEN(archive_types)) ||
+		   (p->detected.len > 36 &&
+		    !strncmp(p->detected.ptr, "application/vnd.openxmlformats-officedocument",
+			     36)) ||
+		   (p->detected.len &&
+		    !strncmp(p->detected.ptr, "application/vnd.ms-excel.sheet.macro",
+			     p->detected.len < 36 ? p->detected.len : 36))) {
 		if (p->archive_depth >= m->e->lim.max_archive_depth) {
 			mime_finding_add(m, "ARCHIVE_TOO_DEEP", p, NULL);
 			return 0;
 		}
 		open_archive(m, p, type_is(p->detected, raw_types, ARRAY_LEN(raw_types)));
+	} else if (type_is(p->type, tnef_types, ARRAY_LEN(tnef_types))) {
+		mime_finding_add(m, "TNEF_CORRUPT", p, "no TNEF signature");
 	} else if (p->decoded.len > 8 &&
 		   !memcmp(p->decoded.ptr, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8)) {
 		/* OLE2: Word, Excel, PowerPoint 97-2003 */

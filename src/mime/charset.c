@@ -200,6 +200,21 @@ static int convert(iconv_t cd, const char *in, size_t n, struct arena *a, const 
 	return 0;
 }
 
+static bool cs_ascii_unsafe(const char *charset, size_t clen)
+{
+	static const char *const wide[] = {"utf-16", "utf16", "utf-32", "utf32", "ucs-2",
+					   "ucs2",   "ucs-4", "ucs4",	"utf-7", "utf7"};
+
+	while (clen && (*charset == ' ' || *charset == '"')) {
+		charset++;
+		clen--;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(wide); i++)
+		if (clen >= strlen(wide[i]) && !strncasecmp(charset, wide[i], strlen(wide[i])))
+			return true;
+	return false;
+}
+
 int mime_cs_to_utf8(struct mime_cs *cs, const char *charset, size_t clen, const char *in, size_t n,
 		    struct arena *a, const char **out, size_t *outlen, unsigned *flags)
 {
@@ -208,10 +223,11 @@ int mime_cs_to_utf8(struct mime_cs *cs, const char *charset, size_t clen, const 
 	size_t i;
 	iconv_t cd;
 
-	/* pure ASCII is the same in every charset mail uses */
+	/* pure ASCII is the same in every charset mail uses, except the
+	 * wide ones (UTF-16 "a" is "a\0") and UTF-7 ("+AOk-" is an e-acute) */
 	for (i = 0; i < n && s[i] < 0x80; i++)
 		;
-	if (i == n) {
+	if (i == n && !cs_ascii_unsafe(charset, clen)) {
 		*out = in;
 		*outlen = n;
 		return 0;

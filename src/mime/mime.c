@@ -165,8 +165,9 @@ struct mime_part *mime_part_new(struct mime_msg *m, struct mime_part *parent, en
 		if (pl)
 			path[pl++] = '/';
 		if (name) {
-			/* a member: container's file name, then the member's */
-			if (parent->filename.len) {
+			/* a member: container's file name, then the member's (a
+			 * member's own path already ends with its name) */
+			if (parent->filename.len && parent->origin == MIME_FROM_MIME) {
 				pl = path_put(path, pl, parent->filename.ptr, parent->filename.len,
 					      true);
 				if (pl < MIME_PATH_MAX - 1)

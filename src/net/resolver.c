@@ -862,6 +862,11 @@ int resolver_query(struct resolver *r, const char *name, enum resolver_type type
 	return 0;
 }
 
+struct event_base *resolver_event_base(const struct resolver *r)
+{
+	return r->base;
+}
+
 void resolver_get_stats(const struct resolver *r, struct resolver_stats *st)
 {
 	*st = r->st;

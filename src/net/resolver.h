@@ -134,6 +134,10 @@ void resolver_cancel(struct resolver_req *req);
 
 void resolver_get_stats(const struct resolver *r, struct resolver_stats *st);
 
+/* The loop r runs on, for modules built on the resolver that must defer
+ * their own callbacks to it (auth/spf, auth/dkim). */
+struct event_base *resolver_event_base(const struct resolver *r);
+
 /* The reversed form of an address (RFC 1035 3.5, RFC 3596 2.5), then
  * "." zone: "4.3.2.1.zone", or the 32 nibbles of an IPv6 address in
  * reverse order. zone NULL: in-addr.arpa or ip6.arpa (a PTR name).

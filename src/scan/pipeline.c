@@ -12,6 +12,9 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "scan/av_clamd.h"
+#include "scan/av_yara.h"
+#include "scan/filetype.h"
 
 /* ---- the checks, in the order they run ------------------------------------ */
 
@@ -25,8 +28,13 @@ static const struct scan_check scan_check_mime = {
     .run = mime_findings_run,
 };
 
+/* File types first (cheap, may refuse), then the two independent
+ * antivirus engines: YARA and hash lists in process, then clamd. */
 static const struct scan_check *const checks[] = {
     &scan_check_mime,
+    &scan_check_filetype,
+    &scan_check_av_yara,
+    &scan_check_av_clamd,
 };
 
 #define NCHECKS ARRAY_LEN(checks)

@@ -61,6 +61,8 @@ class Daemon:
         self.conf = os.path.join(self.tmp, "mxguard.conf")
         self.db = opts.get("db", os.path.join(self.tmp, "store", "mxguard.db"))
         self.log_path = os.path.join(self.tmp, "mxguardd.log")
+        if not os.path.isdir(os.path.join(self.tmp, "rules")):
+            shutil.copytree(os.path.join(ROOT, "rules"), os.path.join(self.tmp, "rules"))
         self.proc = None
         sections = {
             "node": {"hostname": "mx.test.example", "data_dir": os.path.join(self.tmp, "data")},
@@ -69,6 +71,10 @@ class Daemon:
             "delivery": {"retry_min": "1s", "retry_max": "2s", "connect_timeout": "3s",
                          "timeout": "20s"},
             "http": {"listen": "127.0.0.1:%d" % self.http_port},
+            # the workers' user reads the rules: a copy where it can (the
+            # clone itself may live where it cannot, e.g. under /root)
+            "av": {"yara_rules": os.path.join(self.tmp, "rules", "yara"),
+                   "hash_lists": os.path.join(self.tmp, "rules", "hashes")},
             # every test client is 127.0.0.1: per-client limits high enough
             # for the load tests; test_limits sets its own
             "limits": {"per_ip_sessions": "500", "per_ip_rate": "100000",

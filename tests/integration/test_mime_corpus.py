@@ -147,6 +147,35 @@ def test_mime_tnef_and_encoders_exist():
     assert doc["parts"]["decoded_sha256"] == hashlib.sha256(txt).hexdigest()
 
 
+
+def test_mime_tnef_winmail():
+    """MimeKit's rich-text.eml: a winmail.dat whose attachments (and the
+    TNEF inside its embedded messages) come out as parts with the names
+    and sizes of MimeKit's extracted files (tnef/christmas/)."""
+    d = corpus("mime", "mimekit", "tnef")
+    doc = scan(os.path.join(d, "rich-text.eml"))
+    tnef = [p for p in walk(doc["parts"]) if p["origin"] == "tnef"]
+    by_path = {}
+    for p in tnef:
+        by_path.setdefault(p["path"], []).append(p)
+    kitten = by_path["2/winmail.dat/kitten-playing-with-a-christmas-tree.jpg"][0]
+    exp = open(os.path.join(d, "christmas", "kitten-playing-with-a-christmas-tree.jpg"), "rb").read()
+    assert kitten["size"] == len(exp) and kitten["detected"] == "image/jpeg"
+    assert kitten["decoded_sha256"] == hashlib.sha256(exp).hexdigest()
+    untitled = sorted(p["size"] for p in by_path["2/winmail.dat/Untitled Attachment"])
+    assert untitled == [89, 89, 6508, 385301], untitled
+    # an embedded message is TNEF again, unpacked one level further down
+    assert "2/winmail.dat/Untitled Attachment/kitten-playing-with-a-christmas-tree.jpg" \
+        in by_path
+    assert "TNEF_CORRUPT" not in findings(doc)
+    # a damaged winmail.dat is a finding, never a failed scan
+    raw = open(os.path.join(d, "two-files.tnef"), "rb").read()
+    msg = (b"Content-Type: application/ms-tnef; name=winmail.dat\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n" +
+           base64.encodebytes(raw[:len(raw) // 2]))
+    doc = scan(data=msg)
+    assert "TNEF_CORRUPT" in findings(doc)
+
 # ---- hostile messages, generated ---------------------------------------
 
 def test_mime_hostile_nesting():

@@ -1,0 +1,989 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dkim: verification. Everything that depends on the message alone (the
+ * tag list, the body hash, the digest of the signed header fields) is done
+ * in dkim_verify(); what is left for the key's arrival is one public-key
+ * operation on a 32-byte digest.
+ */
+#include "auth/dkim.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/event.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#define DKIM_SIG_MAX 1024 /* bytes of a decoded b= (RSA 8192) */
+#define DKIM_KEY_MAX 2048 /* bytes of a decoded p= */
+
+struct dkim_hdr {
+	const char *p; /* the field, with its folding, without the final CRLF */
+	size_t len;
+	size_t nlen; /* of the name */
+};
+
+struct dkim_one {
+	struct dkim_req *q;
+	struct resolver_req *rq;
+	bool done; /* a result is final */
+	bool bh_ok;
+	bool ed25519;
+	unsigned char digest[32]; /* of the signed header data */
+	unsigned char sig[DKIM_SIG_MAX];
+	size_t siglen;
+	bool strict_i_ok; /* i= is exactly d= (for t=s keys) */
+	struct dkim_sig out;
+	char why[96];
+	char domain[RESOLVER_NAME_LEN];
+	char selector[64];
+	char algorithm[32];
+	char identity[RESOLVER_NAME_LEN + 64];
+};
+
+struct dkim_req {
+	struct resolver *res;
+	struct event *kick;
+	dkim_cb cb;
+	void *arg;
+	struct dkim_opts o;
+	char *msg; /* CRLF copy */
+	size_t len;
+	struct dkim_one one[DKIM_MAX_SIGNATURES];
+	struct dkim_sig sigs[DKIM_MAX_SIGNATURES];
+	size_t n, pending;
+};
+
+const char *dkim_result_name(enum dkim_result r)
+{
+	static const char *const names[] = {"pass",   "fail",	   "neutral",
+					    "policy", "temperror", "permerror"};
+
+	return (unsigned)r < ARRAY_LEN(names) ? names[r] : "?";
+}
+
+/* ---- tag lists ------------------------------------------------------------ */
+
+static bool is_wsp(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Skips FWS ([*WSP CRLF] 1*WSP, and lone WSP) from i. */
+static size_t skip_fws(const char *s, size_t len, size_t i)
+{
+	for (;;) {
+		if (i < len && is_wsp(s[i])) {
+			i++;
+			continue;
+		}
+		if (i + 2 < len && s[i] == '\r' && s[i + 1] == '\n' && is_wsp(s[i + 2])) {
+			i += 3;
+			continue;
+		}
+		return i;
+	}
+}
+
+int dkim_tags_parse(const char *s, size_t len, struct dkim_tags *out)
+{
+	size_t i = 0;
+
+	out->n = 0;
+	while (i < len) {
+		struct dkim_tag t;
+		size_t vend;
+
+		i = skip_fws(s, len, i);
+		if (i == len)
+			break; /* a final ";" may be followed by FWS only */
+		if (!isalpha((unsigned char)s[i]))
+			return -EINVAL;
+		t.name = s + i;
+		while (i < len && (isalnum((unsigned char)s[i]) || s[i] == '_'))
+			i++;
+		t.nlen = (size_t)(s + i - t.name);
+		i = skip_fws(s, len, i);
+		if (i == len || s[i] != '=')
+			return -EINVAL;
+		i = skip_fws(s, len, i + 1);
+		t.val = s + i;
+		vend = i;
+		while (i < len && s[i] != ';') {
+			unsigned char c = (unsigned char)s[i];
+			if (c >= 0x21 && c <= 0x7e) {
+				i++;
+				vend = i;
+				continue;
+			}
+			size_t j = skip_fws(s, len, i);
+			if (j == i)
+				return -EINVAL; /* not VALCHAR, not FWS */
+			i = j;
+		}
+		t.vlen = vend - (size_t)(t.val - s);
+		for (size_t k = 0; k < out->n; k++)
+			if (out->t[k].nlen == t.nlen && !memcmp(out->t[k].name, t.name, t.nlen))
+				return -EEXIST;
+		if (out->n == DKIM_MAX_TAGS)
+			return -E2BIG;
+		out->t[out->n++] = t;
+		if (i < len)
+			i++; /* ";" */
+	}
+	return 0;
+}
+
+const struct dkim_tag *dkim_tags_get(const struct dkim_tags *tags, const char *name)
+{
+	size_t nl = strlen(name);
+
+	for (size_t i = 0; i < tags->n; i++)
+		if (tags->t[i].nlen == nl && !memcmp(tags->t[i].name, name, nl))
+			return &tags->t[i];
+	return NULL;
+}
+
+static bool tag_is(const struct dkim_tag *t, const char *v)
+{
+	return t && t->vlen == strlen(v) && !strncasecmp(t->val, v, t->vlen);
+}
+
+/* Copies a tag value without its whitespace. */
+static int tag_copy_nows(const struct dkim_tag *t, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < t->vlen; i++) {
+		char c = t->val[i];
+		if (is_wsp(c) || c == '\r' || c == '\n')
+			continue;
+		if (o + 1 >= outlen)
+			return -ENAMETOOLONG;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* base64 (whitespace ignored, padding checked) into out. */
+static int b64_decode(const char *s, size_t len, unsigned char *out, size_t outlen, size_t *used)
+{
+	uint32_t acc = 0;
+	int bits = 0, pad = 0;
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		int c = (unsigned char)s[i], v;
+		if (is_wsp(c) || c == '\r' || c == '\n')
+			continue;
+		if (c == '=') {
+			pad++;
+			continue;
+		}
+		if (pad)
+			return -EINVAL;
+		if (c >= 'A' && c <= 'Z')
+			v = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			v = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			v = c - '0' + 52;
+		else if (c == '+')
+			v = 62;
+		else if (c == '/')
+			v = 63;
+		else
+			return -EINVAL;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == outlen)
+				return -E2BIG;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	if (pad > 2 || (bits == 6) || (pad && (bits / 2) != pad))
+		return -EINVAL;
+	*used = o;
+	return 0;
+}
+
+static void b64_encode(const unsigned char *in, size_t n, char *out, size_t outlen)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 5 < outlen; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		out[o++] = tab[(v >> 18) & 63];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? tab[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+/* ---- canonicalization ----------------------------------------------------- */
+
+int dkim_canon_header(enum dkim_canon c, const char *f, size_t len, char *out, size_t outlen,
+		      size_t *outused)
+{
+	size_t o = 0, i = 0, colon;
+
+	while (len >= 2 && f[len - 2] == '\r' && f[len - 1] == '\n')
+		len -= 2;
+	if (c == DKIM_CANON_SIMPLE) {
+		if (len + 3 > outlen)
+			return -ENAMETOOLONG;
+		memcpy(out, f, len);
+		memcpy(out + len, "\r\n", 3);
+		*outused = len + 2;
+		return 0;
+	}
+	colon = 0;
+	while (colon < len && f[colon] != ':')
+		colon++;
+	/* the name, lower-cased, without the WSP before the colon */
+	size_t nend = colon;
+	while (nend > 0 && is_wsp(f[nend - 1]))
+		nend--;
+	if (nend + 4 > outlen)
+		return -ENAMETOOLONG;
+	for (i = 0; i < nend; i++)
+		out[o++] = (char)tolower((unsigned char)f[i]);
+	out[o++] = ':';
+	/* the value: unfolded, WSP runs as one SP, none at either end */
+	bool sp = false, any = false;
+	for (i = colon + 1; i < len; i++) {
+		char ch = f[i];
+		if (ch == '\r' || ch == '\n')
+			continue;
+		if (is_wsp(ch)) {
+			sp = true;
+			continue;
+		}
+		if (o + 4 > outlen)
+			return -ENAMETOOLONG;
+		if (sp && any)
+			out[o++] = ' ';
+		sp = false;
+		any = true;
+		out[o++] = ch;
+	}
+	out[o++] = '\r';
+	out[o++] = '\n';
+	out[o] = '\0';
+	*outused = o;
+	return 0;
+}
+
+/* Feeds the canonical body to md, limit bytes at most (< 0: all). */
+static int64_t body_canon_feed(enum dkim_canon c, const char *b, size_t len, int64_t limit,
+			       EVP_MD_CTX *md)
+{
+	int64_t total = 0, blanks = 0;
+	size_t i = 0;
+	char line[1024];
+
+#define EMIT(p, n)                                                                                 \
+	do {                                                                                       \
+		size_t n_ = (n);                                                                   \
+		if (limit >= 0 && total + (int64_t)n_ > limit)                                     \
+			n_ = (size_t)(limit > total ? limit - total : 0);                          \
+		if (n_)                                                                            \
+			EVP_DigestUpdate(md, (p), n_);                                             \
+		total += (int64_t)(n);                                                             \
+	} while (0)
+
+	while (i < len) {
+		size_t s = i, e;
+		while (i < len && b[i] != '\n')
+			i++;
+		e = i;
+		if (e > s && b[e - 1] == '\r')
+			e--;
+		if (i < len)
+			i++;
+		if (c == DKIM_CANON_RELAXED) {
+			/* WSP runs to one SP, trailing WSP removed; done in pieces */
+			size_t k = s, o = 0;
+			bool sp = false;
+			size_t end = e;
+			while (end > s && is_wsp(b[end - 1]))
+				end--;
+			if (end == s) {
+				blanks++;
+				continue;
+			}
+			for (; blanks > 0; blanks--)
+				EMIT("\r\n", 2);
+			for (k = s; k < end; k++) {
+				if (is_wsp(b[k])) {
+					sp = true;
+					continue;
+				}
+				if (o + 2 >= sizeof(line)) {
+					EMIT(line, o);
+					o = 0;
+				}
+				if (sp)
+					line[o++] = ' ';
+				sp = false;
+				line[o++] = b[k];
+			}
+			EMIT(line, o);
+			EMIT("\r\n", 2);
+			continue;
+		}
+		if (e == s) {
+			blanks++;
+			continue;
+		}
+		for (; blanks > 0; blanks--)
+			EMIT("\r\n", 2);
+		EMIT(b + s, e - s);
+		EMIT("\r\n", 2);
+	}
+	if (total == 0 && c == DKIM_CANON_SIMPLE)
+		EMIT("\r\n", 2);
+#undef EMIT
+	return total;
+}
+
+int dkim_body_hash(enum dkim_canon c, bool sha1, const char *body, size_t len, int64_t limit,
+		   char *b64, size_t b64len, int64_t *avail)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char h[EVP_MAX_MD_SIZE];
+	unsigned hl = 0;
+	int rc = -ENOMEM;
+
+	if (!md)
+		goto out;
+	if (EVP_DigestInit_ex(md, sha1 ? EVP_sha1() : EVP_sha256(), NULL) != 1)
+		goto out;
+	*avail = body_canon_feed(c, body, len, limit, md);
+	if (EVP_DigestFinal_ex(md, h, &hl) != 1)
+		goto out;
+	if (b64len < 4 * ((hl + 2) / 3) + 1) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	b64_encode(h, hl, b64, b64len);
+	rc = 0;
+out:
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+/* ---- the message ---------------------------------------------------------- */
+
+/* Splits the header into fields; returns the offset of the body. */
+static size_t split_header(const char *m, size_t len, struct dkim_hdr *h, size_t *nh)
+{
+	size_t i = 0, n = 0;
+
+	while (i < len) {
+		size_t s = i;
+		if (m[i] == '\r' && i + 1 < len && m[i + 1] == '\n') {
+			i += 2; /* the empty line */
+			break;
+		}
+		/* a field and its continuation lines */
+		for (;;) {
+			while (i < len && m[i] != '\n')
+				i++;
+			if (i < len)
+				i++;
+			if (i >= len || !is_wsp(m[i]))
+				break;
+		}
+		size_t e = i;
+		if (e >= s + 2 && m[e - 1] == '\n' && m[e - 2] == '\r')
+			e -= 2;
+		const char *colon = memchr(m + s, ':', e - s);
+		if (!colon || n == DKIM_MAX_HEADERS)
+			continue; /* not a field; ignored */
+		h[n].p = m + s;
+		h[n].len = e - s;
+		h[n].nlen = (size_t)(colon - (m + s));
+		while (h[n].nlen && is_wsp(h[n].p[h[n].nlen - 1]))
+			h[n].nlen--;
+		n++;
+	}
+	*nh = n;
+	return i;
+}
+
+static bool hdr_is(const struct dkim_hdr *h, const char *name, size_t nl)
+{
+	return h->nlen == nl && !strncasecmp(h->p, name, nl);
+}
+
+static void sig_set(struct dkim_one *s, enum dkim_result r, const char *why)
+{
+	if (s->done)
+		return;
+	s->done = true;
+	s->out.result = r;
+	(void)str_copy(s->why, sizeof(s->why), why);
+}
+
+static int64_t tag_num(const struct dkim_tag *t, bool *ok)
+{
+	int64_t v = 0;
+
+	*ok = t && t->vlen > 0 && t->vlen <= 18;
+	for (size_t i = 0; *ok && i < t->vlen; i++) {
+		if (!isdigit((unsigned char)t->val[i]))
+			*ok = false;
+		else
+			v = v * 10 + (t->val[i] - '0');
+	}
+	return v;
+}
+
+/* Everything about one signature that needs no key. */
+static void sig_prepare(struct dkim_req *q, struct dkim_one *s, const struct dkim_hdr *hs,
+			size_t nh, size_t self, const char *body, size_t blen)
+{
+	struct dkim_tags tags;
+	const struct dkim_hdr *sh = &hs[self];
+	const char *val = sh->p + sh->nlen + 1;
+	size_t vlen = sh->len - sh->nlen - 1;
+	const struct dkim_tag *v, *a, *b, *bh, *c, *d, *h, *i, *l, *sel, *t, *x, *qq;
+	enum dkim_canon hc = DKIM_CANON_SIMPLE, bc = DKIM_CANON_SIMPLE;
+	int64_t now = q->o.now ? q->o.now : time_now(), limit = -1, tv = 0, xv = 0;
+	bool ok;
+	int rc;
+
+	val = (const char *)memchr(sh->p, ':', sh->len) + 1;
+	vlen = sh->len - (size_t)(val - sh->p);
+	rc = dkim_tags_parse(val, vlen, &tags);
+	if (rc < 0) {
+		sig_set(s, DKIM_PERMERROR, rc == -EEXIST ? "duplicate tag" : "bad tag list");
+		return;
+	}
+	v = dkim_tags_get(&tags, "v");
+	a = dkim_tags_get(&tags, "a");
+	b = dkim_tags_get(&tags, "b");
+	bh = dkim_tags_get(&tags, "bh");
+	c = dkim_tags_get(&tags, "c");
+	d = dkim_tags_get(&tags, "d");
+	h = dkim_tags_get(&tags, "h");
+	i = dkim_tags_get(&tags, "i");
+	l = dkim_tags_get(&tags, "l");
+	sel = dkim_tags_get(&tags, "s");
+	t = dkim_tags_get(&tags, "t");
+	x = dkim_tags_get(&tags, "x");
+	qq = dkim_tags_get(&tags, "q");
+	if (d)
+		(void)str_copyn(s->domain, sizeof(s->domain), d->val, d->vlen);
+	if (sel)
+		(void)str_copyn(s->selector, sizeof(s->selector), sel->val, sel->vlen);
+	if (a)
+		(void)str_copyn(s->algorithm, sizeof(s->algorithm), a->val, a->vlen);
+	if (!v || !a || !b || !bh || !d || !h || !sel) {
+		sig_set(s, DKIM_PERMERROR, "missing required tag");
+		return;
+	}
+	if (!tag_is(v, "1")) {
+		sig_set(s, DKIM_PERMERROR, "unknown version");
+		return;
+	}
+	if (tag_is(a, "ed25519-sha256")) {
+		s->ed25519 = true;
+	} else if (!tag_is(a, "rsa-sha256")) {
+		sig_set(s, DKIM_PERMERROR,
+			tag_is(a, "rsa-sha1") ? "rsa-sha1 not accepted (RFC 8301)"
+					      : "unknown algorithm");
+		return;
+	}
+	if (qq && !tag_is(qq, "dns/txt")) {
+		sig_set(s, DKIM_PERMERROR, "unknown query method");
+		return;
+	}
+	if (c) {
+		char cv[32];
+		if (tag_copy_nows(c, cv, sizeof(cv)) < 0)
+			goto badc;
+		char *slash = strchr(cv, '/');
+		if (slash)
+			*slash++ = '\0';
+		if (!strcasecmp(cv, "relaxed"))
+			hc = DKIM_CANON_RELAXED;
+		else if (strcasecmp(cv, "simple"))
+			goto badc;
+		if (slash && !strcasecmp(slash, "relaxed"))
+			bc = DKIM_CANON_RELAXED;
+		else if (slash && strcasecmp(slash, "simple"))
+			goto badc;
+	}
+	/* d= a domain name; s= selector labels */
+	for (size_t k = 0; k < d->vlen; k++)
+		if (!(isalnum((unsigned char)d->val[k]) || d->val[k] == '-' || d->val[k] == '.' ||
+		      d->val[k] == '_')) {
+			sig_set(s, DKIM_PERMERROR, "bad d=");
+			return;
+		}
+	for (size_t k = 0; k < sel->vlen; k++)
+		if (!(isalnum((unsigned char)sel->val[k]) || sel->val[k] == '-' ||
+		      sel->val[k] == '.' || sel->val[k] == '_')) {
+			sig_set(s, DKIM_PERMERROR, "bad s=");
+			return;
+		}
+	if (d->vlen == 0 || sel->vlen == 0 || d->vlen >= sizeof(s->domain) ||
+	    sel->vlen >= sizeof(s->selector)) {
+		sig_set(s, DKIM_PERMERROR, "bad d= or s=");
+		return;
+	}
+	/* i= must be d= or a subdomain of it (RFC 6376 3.5) */
+	if (i) {
+		const char *at = memchr(i->val, '@', i->vlen);
+		(void)str_copyn(s->identity, sizeof(s->identity), i->val, i->vlen);
+		if (!at) {
+			sig_set(s, DKIM_PERMERROR, "bad i=");
+			return;
+		}
+		size_t il = i->vlen - (size_t)(at + 1 - i->val);
+		const char *id = at + 1;
+		s->strict_i_ok = il == d->vlen && !strncasecmp(id, d->val, il);
+		if (!(s->strict_i_ok || (il > d->vlen && id[il - d->vlen - 1] == '.' &&
+					 !strncasecmp(id + il - d->vlen, d->val, d->vlen)))) {
+			sig_set(s, DKIM_PERMERROR, "i= not within d=");
+			return;
+		}
+	} else {
+		(void)str_fmt(s->identity, sizeof(s->identity), "@%s", s->domain);
+		s->strict_i_ok = true;
+	}
+	if (l) {
+		limit = tag_num(l, &ok);
+		if (!ok) {
+			sig_set(s, DKIM_PERMERROR, "bad l=");
+			return;
+		}
+	}
+	if (t) {
+		tv = tag_num(t, &ok);
+		if (!ok) {
+			sig_set(s, DKIM_PERMERROR, "bad t=");
+			return;
+		}
+	}
+	if (x) {
+		xv = tag_num(x, &ok);
+		if (!ok || (t && xv < tv)) {
+			sig_set(s, DKIM_PERMERROR, "bad x=");
+			return;
+		}
+	}
+	if (b64_decode(b->val, b->vlen, s->sig, sizeof(s->sig), &s->siglen) < 0 || s->siglen == 0) {
+		sig_set(s, DKIM_PERMERROR, "bad b=");
+		return;
+	}
+	/* h= must name From (RFC 6376 5.4) */
+	{
+		char names[DKIM_MAX_H][80];
+		size_t nn = 0, k = 0;
+		bool from = false, used[DKIM_MAX_HEADERS] = {false};
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		char *buf = NULL;
+		size_t bufcap = 0, bl;
+
+		while (k < h->vlen) {
+			size_t st;
+			while (k < h->vlen &&
+			       (is_wsp(h->val[k]) || h->val[k] == '\r' || h->val[k] == '\n'))
+				k++;
+			st = k;
+			while (k < h->vlen && h->val[k] != ':' && !is_wsp(h->val[k]) &&
+			       h->val[k] != '\r' && h->val[k] != '\n')
+				k++;
+			if (k > st) {
+				if (nn == DKIM_MAX_H || k - st >= sizeof(names[0])) {
+					EVP_MD_CTX_free(md);
+					sig_set(s, DKIM_PERMERROR, "h= too long");
+					return;
+				}
+				memcpy(names[nn], h->val + st, k - st);
+				names[nn++][k - st] = '\0';
+				if (!strcasecmp(names[nn - 1], "from"))
+					from = true;
+			}
+			while (k < h->vlen && h->val[k] != ':')
+				k++;
+			if (k < h->vlen)
+				k++;
+		}
+		if (!from || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+			EVP_MD_CTX_free(md);
+			sig_set(s, from ? DKIM_TEMPERROR : DKIM_PERMERROR,
+				from ? "out of memory" : "h= does not sign From");
+			return;
+		}
+		/* the named fields, each instance taken from the bottom up */
+		bufcap = 65536;
+		buf = malloc(bufcap);
+		for (size_t nk = 0; buf && nk < nn; nk++) {
+			size_t nl = strlen(names[nk]);
+			for (size_t j = nh; j-- > 0;) {
+				if (used[j] || !hdr_is(&hs[j], names[nk], nl))
+					continue;
+				used[j] = true;
+				if (dkim_canon_header(hc, hs[j].p, hs[j].len, buf, bufcap, &bl) ==
+				    0)
+					EVP_DigestUpdate(md, buf, bl);
+				break;
+			}
+		}
+		/* the signature field itself, b= emptied, without the final CRLF */
+		if (buf) {
+			size_t pre = (size_t)(b->val - sh->p), post = pre + b->vlen;
+			size_t tl = pre + (sh->len - post);
+			char *tmp = malloc(tl + 1);
+			if (tmp) {
+				/* value and the FWS between "=" and it go */
+				size_t eq = pre;
+				while (eq > 0 && sh->p[eq - 1] != '=')
+					eq--;
+				tl = eq + (sh->len - post);
+				memcpy(tmp, sh->p, eq);
+				memcpy(tmp + eq, sh->p + post, sh->len - post);
+				if (dkim_canon_header(hc, tmp, tl, buf, bufcap, &bl) == 0)
+					EVP_DigestUpdate(md, buf, bl - 2);
+				free(tmp);
+			} else {
+				free(buf);
+				buf = NULL;
+			}
+		}
+		unsigned dl = 0;
+		if (!buf || EVP_DigestFinal_ex(md, s->digest, &dl) != 1) {
+			free(buf);
+			EVP_MD_CTX_free(md);
+			sig_set(s, DKIM_TEMPERROR, "out of memory");
+			return;
+		}
+		free(buf);
+		EVP_MD_CTX_free(md);
+	}
+	/* the body hash */
+	{
+		char want[128], got[128];
+		int64_t avail = 0;
+		if (tag_copy_nows(bh, want, sizeof(want)) < 0 ||
+		    dkim_body_hash(bc, false, body, blen, limit, got, sizeof(got), &avail) < 0) {
+			sig_set(s, DKIM_PERMERROR, "bad bh=");
+			return;
+		}
+		s->bh_ok = !strcmp(want, got) && (limit < 0 || avail >= limit);
+	}
+	if (x && xv < now) {
+		sig_set(s, DKIM_NEUTRAL, "signature expired");
+		return;
+	}
+	if (t && tv > now + (q->o.clock_skew ? q->o.clock_skew : 300)) {
+		sig_set(s, DKIM_NEUTRAL, "signature in the future");
+		return;
+	}
+	return;
+badc:
+	sig_set(s, DKIM_PERMERROR, "bad c=");
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+static void key_check(struct dkim_req *q, struct dkim_one *s, const char *rec, size_t len)
+{
+	struct dkim_tags tags;
+	const struct dkim_tag *v, *h, *k, *p, *st, *t;
+	unsigned char der[DKIM_KEY_MAX];
+	size_t derlen = 0;
+	EVP_PKEY *key = NULL;
+	EVP_PKEY_CTX *pc = NULL;
+	EVP_MD_CTX *mc = NULL;
+	int min = q->o.min_rsa_bits > 0 ? q->o.min_rsa_bits : DKIM_DEFAULT_MIN_RSA_BITS;
+
+	if (dkim_tags_parse(rec, len, &tags) < 0) {
+		sig_set(s, DKIM_PERMERROR, "bad key record");
+		goto out;
+	}
+	v = dkim_tags_get(&tags, "v");
+	h = dkim_tags_get(&tags, "h");
+	k = dkim_tags_get(&tags, "k");
+	p = dkim_tags_get(&tags, "p");
+	st = dkim_tags_get(&tags, "s");
+	t = dkim_tags_get(&tags, "t");
+	if (v && (v != &tags.t[0] || !(v->vlen == 5 && !memcmp(v->val, "DKIM1", 5)))) {
+		sig_set(s, DKIM_PERMERROR, "key record version is not DKIM1");
+		goto out;
+	}
+	if (!p) {
+		sig_set(s, DKIM_PERMERROR, "key record without p=");
+		goto out;
+	}
+	if (p->vlen == 0) {
+		sig_set(s, DKIM_PERMERROR, "key revoked");
+		goto out;
+	}
+	if (k && !tag_is(k, s->ed25519 ? "ed25519" : "rsa")) {
+		sig_set(s, DKIM_PERMERROR, "key type does not match a=");
+		goto out;
+	}
+	if (!k && s->ed25519) {
+		sig_set(s, DKIM_PERMERROR, "key type does not match a=");
+		goto out;
+	}
+	if (h) {
+		bool sha256 = false;
+		for (size_t i = 0; i < h->vlen;) {
+			size_t j = i;
+			while (j < h->vlen && h->val[j] != ':')
+				j++;
+			size_t a = i, b = j;
+			while (a < b &&
+			       (is_wsp(h->val[a]) || h->val[a] == '\r' || h->val[a] == '\n'))
+				a++;
+			while (b > a && (is_wsp(h->val[b - 1]) || h->val[b - 1] == '\r' ||
+					 h->val[b - 1] == '\n'))
+				b--;
+			if (b - a == 6 && !strncasecmp(h->val + a, "sha256", 6))
+				sha256 = true;
+			i = j + 1;
+		}
+		if (!sha256) {
+			sig_set(s, DKIM_PERMERROR, "key h= excludes sha256");
+			goto out;
+		}
+	}
+	if (st) {
+		bool email = false;
+		for (size_t i = 0; i < st->vlen;) {
+			size_t j = i;
+			while (j < st->vlen && st->val[j] != ':')
+				j++;
+			if ((j - i == 1 && st->val[i] == '*') ||
+			    (j - i == 5 && !strncasecmp(st->val + i, "email", 5)))
+				email = true;
+			i = j + 1;
+		}
+		if (!email) {
+			sig_set(s, DKIM_PERMERROR, "key not for email (s=)");
+			goto out;
+		}
+	}
+	if (t) {
+		for (size_t i = 0; i < t->vlen; i++) {
+			if (t->val[i] == 'y')
+				s->out.testing = true;
+			if (t->val[i] == 's' &&
+			    (i + 1 == t->vlen || t->val[i + 1] == ':' || is_wsp(t->val[i + 1])) &&
+			    (i == 0 || t->val[i - 1] == ':' || is_wsp(t->val[i - 1])) &&
+			    !s->strict_i_ok) {
+				sig_set(s, DKIM_PERMERROR, "key t=s and i= is a subdomain of d=");
+				goto out;
+			}
+		}
+	}
+	if (b64_decode(p->val, p->vlen, der, sizeof(der), &derlen) < 0 || derlen == 0) {
+		sig_set(s, DKIM_PERMERROR, "bad p=");
+		goto out;
+	}
+	if (s->ed25519) {
+		key = derlen == 32 ? EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der, 32)
+				   : NULL;
+	} else {
+		const unsigned char *pp = der;
+		key = d2i_PUBKEY(NULL, &pp, (long)derlen);
+		if (!key) {
+			pp = der;
+			key = d2i_PublicKey(EVP_PKEY_RSA, NULL, &pp, (long)derlen);
+		}
+		if (key && EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
+			EVP_PKEY_free(key);
+			key = NULL;
+		}
+	}
+	if (!key) {
+		sig_set(s, DKIM_PERMERROR, "bad p=");
+		goto out;
+	}
+	s->out.key_bits = EVP_PKEY_get_bits(key);
+	if (!s->ed25519 && s->out.key_bits < min) {
+		sig_set(s, DKIM_POLICY, "RSA key too small");
+		goto out;
+	}
+	if (s->done)
+		goto out; /* expired or future: known without the key */
+	if (!s->bh_ok) {
+		sig_set(s, DKIM_FAIL, "body hash mismatch");
+		goto out;
+	}
+	int ok;
+	if (s->ed25519) {
+		mc = EVP_MD_CTX_new();
+		ok = mc && EVP_DigestVerifyInit(mc, NULL, NULL, NULL, key) == 1 &&
+		     EVP_DigestVerify(mc, s->sig, s->siglen, s->digest, 32) == 1;
+	} else {
+		pc = EVP_PKEY_CTX_new(key, NULL);
+		ok = pc && EVP_PKEY_verify_init(pc) == 1 &&
+		     EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) == 1 &&
+		     EVP_PKEY_CTX_set_signature_md(pc, EVP_sha256()) == 1 &&
+		     EVP_PKEY_verify(pc, s->sig, s->siglen, s->digest, 32) == 1;
+	}
+	if (ok)
+		sig_set(s, DKIM_PASS, "");
+	else
+		sig_set(s, DKIM_FAIL, "signature mismatch");
+out:
+	EVP_MD_CTX_free(mc);
+	EVP_PKEY_CTX_free(pc);
+	EVP_PKEY_free(key);
+}
+
+/* ---- the request ------------------------------------------------------------ */
+
+static void deliver(struct dkim_req *q)
+{
+	struct dkim_outcome o = {q->n, q->sigs};
+
+	for (size_t i = 0; i < q->n; i++) {
+		struct dkim_one *s = &q->one[i];
+		if (!s->done)
+			sig_set(s, DKIM_TEMPERROR, "no answer");
+		s->out.why = s->why;
+		s->out.domain = s->domain;
+		s->out.selector = s->selector;
+		s->out.algorithm = s->algorithm;
+		s->out.identity = s->identity;
+		q->sigs[i] = s->out;
+	}
+	q->cb(&o, q->arg);
+	dkim_cancel(q);
+}
+
+static void on_key(const struct resolver_result *res, void *arg)
+{
+	struct dkim_one *s = arg;
+	struct dkim_req *q = s->q;
+
+	s->rq = NULL;
+	if (res->status == RESOLVER_TEMPFAIL) {
+		sig_set(s, DKIM_TEMPERROR, "key lookup failed");
+	} else if (res->status == RESOLVER_PERMFAIL || res->n == 0) {
+		sig_set(s, DKIM_PERMERROR, "no key");
+	} else if (res->n > 1) {
+		sig_set(s, DKIM_PERMERROR, "more than one key record");
+	} else {
+		key_check(q, s, res->rr[0].text, res->rr[0].len);
+	}
+	if (--q->pending == 0)
+		deliver(q);
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct dkim_req *q = arg;
+
+	(void)fd;
+	(void)what;
+	if (q->pending == 0)
+		deliver(q);
+}
+
+void dkim_cancel(struct dkim_req *q)
+{
+	if (!q)
+		return;
+	for (size_t i = 0; i < q->n; i++)
+		resolver_cancel(q->one[i].rq);
+	if (q->kick)
+		event_free(q->kick);
+	free(q->msg);
+	free(q);
+}
+
+int dkim_verify(struct resolver *r, const struct dkim_opts *opts, const char *msg, size_t len,
+		dkim_cb cb, void *arg, struct dkim_req **out)
+{
+	struct dkim_req *q = NULL;
+	struct dkim_hdr *hs = NULL;
+	size_t nh = 0, body, o = 0;
+	struct timeval zero = {0, 0};
+	int rc = -EINVAL;
+
+	if (out)
+		*out = NULL;
+	if (!r || !cb || (!msg && len))
+		goto out;
+	rc = -ENOMEM;
+	q = calloc(1, sizeof(*q));
+	hs = calloc(DKIM_MAX_HEADERS, sizeof(*hs));
+	if (!q || !hs || len > (SIZE_MAX - 1) / 2)
+		goto out;
+	q->res = r;
+	q->cb = cb;
+	q->arg = arg;
+	if (opts)
+		q->o = *opts;
+	/* a CRLF copy: bare LF becomes CRLF */
+	q->msg = malloc(len * 2 + 1);
+	if (!q->msg)
+		goto out;
+	for (size_t i = 0; i < len; i++) {
+		if (msg[i] == '\n' && (i == 0 || msg[i - 1] != '\r'))
+			q->msg[o++] = '\r';
+		q->msg[o++] = msg[i];
+	}
+	q->msg[o] = '\0';
+	q->len = o;
+	body = split_header(q->msg, q->len, hs, &nh);
+	for (size_t i = 0; i < nh && q->n < DKIM_MAX_SIGNATURES; i++) {
+		if (!hdr_is(&hs[i], "DKIM-Signature", 14))
+			continue;
+		struct dkim_one *s = &q->one[q->n++];
+		s->q = q;
+		sig_prepare(q, s, hs, nh, i, q->msg + body, q->len - body);
+	}
+	q->kick = evtimer_new(resolver_event_base(r), on_kick, q);
+	if (!q->kick)
+		goto out;
+	for (size_t i = 0; i < q->n; i++) {
+		struct dkim_one *s = &q->one[i];
+		char name[RESOLVER_NAME_LEN];
+		if (s->done)
+			continue;
+		if (str_fmt(name, sizeof(name), "%s._domainkey.%s", s->selector, s->domain) < 0) {
+			sig_set(s, DKIM_PERMERROR, "key name too long");
+			continue;
+		}
+		if (resolver_query(r, name, RESOLVER_TXT, on_key, s, &s->rq) < 0) {
+			sig_set(s, DKIM_TEMPERROR, "cannot query");
+			continue;
+		}
+		q->pending++;
+	}
+	if (q->pending == 0 && evtimer_add(q->kick, &zero) < 0)
+		goto out;
+	free(hs);
+	if (out)
+		*out = q;
+	return 0;
+out:
+	free(hs);
+	dkim_cancel(q);
+	return rc;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * filetype: the file-type policy over every leaf of a message, archive
+ * members included.
+ *
+ *   FILETYPE_EXECUTABLE  content is a program, whatever its name says
+ *                        (libmagic: PE/DOS, ELF, Mach-O, MSI...)
+ *   FILETYPE_DOUBLE_EXT  a name that hides a program behind a harmless
+ *                        extension: "invoice.pdf.exe", "scan.jpg .scr"
+ *   FILETYPE_RISKY_EXT   a name Windows would run (.js, .vbs, .hta, .lnk...)
+ *                        whose content libmagic does not call a program
+ *   FILETYPE_MACROS      an Office document with VBA macros
+ *   FILETYPE_ENCRYPTED   an encrypted archive (nothing inside can be scanned)
+ *
+ * The first two are "executables": with av.block_executables (default) the
+ * message is refused (554 5.7.0), otherwise scored; macros and encrypted
+ * archives likewise with av.block_macros / av.block_encrypted (default:
+ * scored). These are node-wide settings today; per-domain policy comes with
+ * the policy layer. filetype_classify() is the pure core, callable without
+ * the pipeline; it returns a mask of enum filetype_flag.
+ */
+#ifndef MXG_SCAN_FILETYPE_H
+#define MXG_SCAN_FILETYPE_H
+
+#include "mime/mime.h"
+#include "scan/pipeline.h"
+
+enum filetype_flag {
+	FILETYPE_EXECUTABLE = 1 << 0,
+	FILETYPE_DOUBLE_EXT = 1 << 1,
+	FILETYPE_RISKY_EXT = 1 << 2,
+	FILETYPE_MACROS = 1 << 3,
+	FILETYPE_ENCRYPTED = 1 << 4,
+};
+
+/* Scores added when a kind is not blocked. */
+#define FILETYPE_SCORE_EXECUTABLE 8.0
+#define FILETYPE_SCORE_RISKY_EXT 4.0
+#define FILETYPE_SCORE_MACROS 4.0
+#define FILETYPE_SCORE_ENCRYPTED 3.0
+
+unsigned filetype_classify(const struct mime_part *p);
+/* The symbol of one flag, e.g. "FILETYPE_EXECUTABLE". */
+const char *filetype_symbol(unsigned flag);
+
+extern const struct scan_check scan_check_filetype;
+
+#endif
