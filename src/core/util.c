@@ -54,6 +54,13 @@ void str_lower_ascii(char *s)
 			*s = (char)(*s - 'A' + 'a');
 }
 
+void str_upper_ascii(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'a' && *s <= 'z')
+			*s = (char)(*s - 'a' + 'A');
+}
+
 bool str_case_prefix(const char *s, const char *prefix)
 {
 	return strncasecmp(s, prefix, strlen(prefix)) == 0;

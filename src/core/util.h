@@ -27,6 +27,7 @@ int str_copyn(char *dst, size_t dstlen, const char *src, size_t n);
 int str_fmt(char *dst, size_t dstlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* ASCII lower-casing in place (domains; never touches UTF-8 bytes). */
 void str_lower_ascii(char *s);
+void str_upper_ascii(char *s);
 bool str_case_prefix(const char *s, const char *prefix);
 
 /* Checks that s[0..len) is well-formed UTF-8 (no overlong forms, no

@@ -17,6 +17,8 @@
 
 #include <openssl/err.h>
 
+#include "auth/dkim.h"
+#include "auth/spf.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -93,7 +95,22 @@ struct smtp_tx {
 	struct smtp_data dec;
 	struct store_message msg;
 	struct store_msg_rcpt *mrcpts;
-	const char **rcpt_list;	    /* for the scan request */
+	const char **rcpt_list; /* for the scan request */
+	/* sender authentication (issue 6): SPF from MAIL FROM on, DKIM after
+	 * the end of data; both async on the loop, cancelled with the tx */
+	struct spf_req *spf;
+	bool spf_done, wait_spf;
+	enum spf_result spf_result;
+	char spf_domain[STORE_DOMAIN_LEN];
+	char spf_detail[192];
+	struct dkim_req *dkim;
+	size_t ndkim;
+	struct {
+		enum dkim_result result;
+		char domain[STORE_DOMAIN_LEN];
+		char selector[64];
+		char why[96];
+	} dkim_sigs[DKIM_MAX_SIGNATURES];
 	struct scan_symbol pre[24]; /* connection findings for the scan */
 	int64_t started_us;
 };
@@ -144,6 +161,8 @@ static void session_greet(struct smtp_session *s);
 static void reputation_done(int rc, const struct store_reputation rep[2], void *arg);
 static void reputation_spam(struct smtp_session *s);
 static void rcpt_continue(struct smtp_session *s);
+static void spf_start(struct smtp_session *s);
+static void auth_continue(struct smtp_session *s);
 static int start_scan(struct smtp_session *s);
 static void scan_done(const struct scan_result *r, void *arg);
 static void commit_message(struct smtp_session *s);
@@ -227,6 +246,8 @@ static void smtp_tx_free(struct smtp_session *s)
 	if (!tx)
 		return;
 	buf_free(&tx->body);
+	spf_cancel(tx->spf);
+	dkim_cancel(tx->dkim);
 	free(tx->mrcpts);
 	free(tx->rcpt_list);
 	free(tx->rcpts);
@@ -438,6 +459,7 @@ static void cmd_mail(struct smtp_session *s, const char *args)
 	s->tx->declared_size = size;
 	enter_state(s, ST_MAIL);
 	reply(s, "250 2.1.0 Ok");
+	spf_start(s);
 }
 
 static void rcpt_done(int rc, const struct store_rcpt *r, void *arg)
@@ -896,6 +918,51 @@ static void connection_summary(struct smtp_session *s, char *buf, size_t len)
 	}
 }
 
+/* Copies a DNS name for a header: only what a name may hold. */
+static const char *hdr_name(char *dst, size_t len, const char *src)
+{
+	size_t o = 0;
+
+	for (; src && *src && o + 1 < len; src++)
+		if ((*src >= 'a' && *src <= 'z') || (*src >= 'A' && *src <= 'Z') ||
+		    (*src >= '0' && *src <= '9') || strchr(".-_", *src))
+			dst[o++] = *src;
+	dst[o] = '\0';
+	return o ? dst : "unknown";
+}
+
+/* RFC 8601: what we verified, for the people and filters downstream. */
+static int add_auth_results(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	char hdr[TRACE_HEADROOM / 2], a[STORE_DOMAIN_LEN], b[80];
+	size_t o;
+
+	if (str_fmt(hdr, sizeof(hdr), "Authentication-Results: %s",
+		    hdr_name(a, sizeof(a), s->env->cfg->node.hostname)) < 0)
+		return -ENAMETOOLONG;
+	o = strlen(hdr);
+	if (tx->spf_done && !s->allowlisted)
+		(void)str_fmt(hdr + o, sizeof(hdr) - o, ";\r\n\tspf=%s smtp.mailfrom=%s",
+			      spf_result_name(tx->spf_result),
+			      hdr_name(a, sizeof(a), tx->spf_domain));
+	o = strlen(hdr);
+	if (tx->ndkim == 0 && !s->allowlisted)
+		(void)str_fmt(hdr + o, sizeof(hdr) - o, ";\r\n\tdkim=none");
+	for (size_t i = 0; i < tx->ndkim; i++) {
+		o = strlen(hdr);
+		(void)str_fmt(hdr + o, sizeof(hdr) - o, ";\r\n\tdkim=%s header.d=%s header.s=%s",
+			      dkim_result_name(tx->dkim_sigs[i].result),
+			      hdr_name(a, sizeof(a), tx->dkim_sigs[i].domain),
+			      hdr_name(b, sizeof(b), tx->dkim_sigs[i].selector));
+	}
+	o = strlen(hdr);
+	if (o + 3 >= sizeof(hdr))
+		return -ENAMETOOLONG;
+	memcpy(hdr + o, "\r\n", 3);
+	return buf_prepend(&tx->body, hdr, strlen(hdr));
+}
+
 static int add_trace_header(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
@@ -913,6 +980,9 @@ static int add_trace_header(struct smtp_session *s)
 	r = str_fmt(hdr, sizeof(hdr), "X-Mxguard-Connection: %s\r\n", conn);
 	if (r < 0 || (r = buf_prepend(&tx->body, hdr, strlen(hdr))) < 0)
 		return r < 0 ? r : -ENAMETOOLONG;
+	r = add_auth_results(s);
+	if (r < 0)
+		return r;
 	rfc5322_date(time_now(), date, sizeof(date));
 	if (tx->nrcpts == 1)
 		(void)str_fmt(forpart, sizeof(forpart), "\r\n\tfor <%s>", tx->rcpts[0].addr);
@@ -969,11 +1039,107 @@ static void end_of_message(struct smtp_session *s)
 		count_error(s);
 		return;
 	}
+	auth_continue(s);
+}
+
+/* ---- sender authentication ------------------------------------------------ */
+
+static void spf_done(const struct spf_outcome *o, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct smtp_tx *tx = s->tx;
+
+	tx->spf = NULL; /* the request is gone after its callback */
+	tx->spf_done = true;
+	tx->spf_result = o->result;
+	(void)str_copy(tx->spf_domain, sizeof(tx->spf_domain), o->domain ? o->domain : "");
+	(void)str_fmt(tx->spf_detail, sizeof(tx->spf_detail), "%s%s%s",
+		      o->mechanism && o->mechanism[0] ? o->mechanism : "",
+		      o->problem && o->problem[0] ? " " : "", o->problem ? o->problem : "");
+	log_debug("spf", "qid=%s result=%s domain=%s", tx->qid, spf_result_name(o->result),
+		  tx->spf_domain);
+	if (!tx->wait_spf)
+		return;
+	tx->wait_spf = false;
+	s->waiting = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	auth_continue(s);
+	if (!s->waiting)
+		session_process(s);
+}
+
+/* SPF (RFC 7208) of the MAIL FROM identity, started as soon as MAIL is
+ * accepted so that it runs while the client sends RCPT and DATA. */
+static void spf_start(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct spf_opts o = {.receiver = s->env->cfg->node.hostname};
+
+	if (s->allowlisted || spf_check(s->env->resolver, &o, (const struct sockaddr *)&s->peer,
+					s->helo, tx->from.addr, spf_done, s, &tx->spf) < 0) {
+		tx->spf = NULL;
+		tx->spf_done = true;
+		tx->spf_result = SPF_NONE;
+	}
+}
+
+static void dkim_done(const struct dkim_outcome *o, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct smtp_tx *tx = s->tx;
+
+	tx->dkim = NULL;
+	tx->ndkim = o->n < DKIM_MAX_SIGNATURES ? o->n : DKIM_MAX_SIGNATURES;
+	for (size_t i = 0; i < tx->ndkim; i++) {
+		const struct dkim_sig *g = &o->sigs[i];
+		tx->dkim_sigs[i].result = g->result;
+		(void)str_copy(tx->dkim_sigs[i].domain, sizeof(tx->dkim_sigs[i].domain),
+			       g->domain ? g->domain : "");
+		(void)str_copy(tx->dkim_sigs[i].selector, sizeof(tx->dkim_sigs[i].selector),
+			       g->selector ? g->selector : "");
+		(void)str_copy(tx->dkim_sigs[i].why, sizeof(tx->dkim_sigs[i].why),
+			       g->why ? g->why : "");
+	}
+	s->waiting = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
 	if (start_scan(s) < 0) {
 		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
 		reply(s, "451 4.3.0 Error: out of memory, try again later");
 		smtp_tx_free(s);
+	}
+	if (!s->waiting)
+		session_process(s);
+}
+
+/* After the end of data: wait for SPF if it is still running, verify DKIM,
+ * then the content checks. */
+static void auth_continue(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (!tx->spf_done) {
+		tx->wait_spf = true;
+		s->waiting = true;
+		bufferevent_disable(s->bev, EV_READ);
 		return;
+	}
+	if (!s->allowlisted && dkim_verify(s->env->resolver, NULL, buf_data(&tx->body),
+					   tx->body.len, dkim_done, s, &tx->dkim) == 0) {
+		s->waiting = true;
+		bufferevent_disable(s->bev, EV_READ);
+		return;
+	}
+	tx->dkim = NULL;
+	if (start_scan(s) < 0) {
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		reply(s, "451 4.3.0 Error: out of memory, try again later");
+		smtp_tx_free(s);
 	}
 }
 
@@ -982,6 +1148,7 @@ static void end_of_message(struct smtp_session *s)
 #define SCORE_FCRDNS_NO_PTR 1.0
 #define SCORE_FCRDNS_MISMATCH 0.5
 #define SCORE_REPUTATION_MAX 3.0
+#define SCORE_SPF_FAIL 2.0
 
 static void sym_set(struct scan_symbol *y, const char *name, double score, const char *detail)
 {
@@ -1011,6 +1178,36 @@ static size_t connection_symbols(struct smtp_session *s, struct scan_symbol *out
 							   : 0;
 		if (f->status != FCRDNS_TEMPFAIL)
 			sym_set(&out[n++], f->symbol, sc, f->name ? f->name : "");
+	}
+	if (s->tx && s->tx->spf_done && n < max) {
+		static const struct {
+			const char *name;
+			double score;
+		} spf_sym[] = {
+		    [SPF_NONE] = {"SPF_NONE", 0},
+		    [SPF_NEUTRAL] = {"SPF_NEUTRAL", 0},
+		    [SPF_PASS] = {"SPF_PASS", -0.2},
+		    [SPF_FAIL] = {"SPF_FAIL", SCORE_SPF_FAIL},
+		    [SPF_SOFTFAIL] = {"SPF_SOFTFAIL", 0.7},
+		    [SPF_TEMPERROR] = {"SPF_TEMPERROR", 0},
+		    [SPF_PERMERROR] = {"SPF_PERMERROR", 0.5},
+		};
+		enum spf_result sr = s->tx->spf_result;
+		(void)str_fmt(d, sizeof(d), "%s %s", s->tx->spf_domain, s->tx->spf_detail);
+		sym_set(&out[n++], spf_sym[sr].name, spf_sym[sr].score, d);
+	}
+	for (size_t i = 0; s->tx && i < s->tx->ndkim && n < max; i++) {
+		enum dkim_result dr = s->tx->dkim_sigs[i].result;
+		char name[48];
+		double sc = dr == DKIM_PASS	   ? -0.2
+			    : dr == DKIM_FAIL	   ? 1.0
+			    : dr == DKIM_PERMERROR ? 0.3
+						   : 0;
+		(void)str_fmt(name, sizeof(name), "DKIM_%s", dkim_result_name(dr));
+		str_upper_ascii(name);
+		(void)str_fmt(d, sizeof(d), "d=%s s=%s %s", s->tx->dkim_sigs[i].domain,
+			      s->tx->dkim_sigs[i].selector, s->tx->dkim_sigs[i].why);
+		sym_set(&out[n++], name, sc, d);
 	}
 	if ((s->rep_spam > 0 || s->rep_ham > 0) && n < max) {
 		double total = s->rep_spam + s->rep_ham + 2;
@@ -1744,8 +1941,9 @@ void smtp_env_close_all(struct smtp_env *env)
 
 	for (s = env->sessions; s; s = next) {
 		next = s->next;
-		if (s->waiting && !s->wait_dnsbl) {
-			/* a store job holds it: freed by that job's callback */
+		/* waiting on DNS (lists, SPF, DKIM) can be cancelled; a store or
+		 * scan job holds the session until its callback frees it */
+		if (s->waiting && !s->wait_dnsbl && !(s->tx && (s->tx->wait_spf || s->tx->dkim))) {
 			s->dead = true;
 			bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 			continue;

@@ -75,6 +75,10 @@ class Daemon:
             # clone itself may live where it cannot, e.g. under /root)
             "av": {"yara_rules": os.path.join(self.tmp, "rules", "yara"),
                    "hash_lists": os.path.join(self.tmp, "rules", "hashes")},
+            # no DNS unless a test brings its own server: a port where nothing
+            # listens fails every query at once, whatever this machine's
+            # resolver does
+            "dns": {"servers": "127.0.0.1:9"},
             # every test client is 127.0.0.1: per-client limits high enough
             # for the load tests; test_limits sets its own
             "limits": {"per_ip_sessions": "500", "per_ip_rate": "100000",
