@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "daemon/master.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -61,6 +62,7 @@ struct master {
 	int nudge[2];
 	SSL_CTX *tls;
 	struct limits *limits;
+	unsigned rules_gen; /* data_dir/rules/GEN: the current rules snapshot */
 	struct child children[MAX_CHILDREN];
 	bool stopping;
 };
@@ -358,6 +360,144 @@ static void release_dead_owner(const struct config *cfg, pid_t pid)
 	store_close(st);
 }
 
+/* ---- rules snapshots ---------------------------------------------------- */
+
+/* Workers compile the YARA rules and read the hash lists when they start.
+ * They must read exactly what was checked: a worker restarted after a crash
+ * must not pick up a rule file someone is half-way through editing. So the
+ * master copies the rule folders into data_dir/rules/GEN/ when it starts
+ * and on every reload, checks that copy, and points the workers there. */
+#define RULES_SNAPSHOT_MAX (64 * 1024 * 1024)
+
+static int remove_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	char p[PATH_MAX];
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		struct stat st;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (str_fmt(p, sizeof(p), "%s/%s", path, e->d_name) < 0 || lstat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			(void)remove_tree(p);
+		else
+			(void)unlink(p);
+	}
+	closedir(d);
+	return rmdir(path) < 0 ? -errno : 0;
+}
+
+static int copy_file(const char *from, const char *to, size_t *budget)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
+	char buf[65536];
+	ssize_t n;
+
+	if (in < 0)
+		return -errno;
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (out < 0) {
+		rc = -errno;
+		goto out;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		if ((size_t)n > *budget) {
+			rc = -EFBIG;
+			goto out;
+		}
+		*budget -= (size_t)n;
+		if (write(out, buf, (size_t)n) != n) {
+			rc = -EIO;
+			goto out;
+		}
+	}
+	if (n < 0)
+		rc = -errno;
+out:
+	close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
+}
+
+/* Copies the regular files of src into dst (created). */
+static int copy_dir(const char *src, const char *dst, size_t *budget, char *err, size_t errlen)
+{
+	DIR *d = opendir(src);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d) {
+		(void)str_fmt(err, errlen, "%s: %s", src, strerror(errno));
+		return -1;
+	}
+	if (mkdir_p(dst, 0750) < 0) {
+		(void)str_fmt(err, errlen, "%s: %s", dst, strerror(errno));
+		closedir(d);
+		return -1;
+	}
+	while ((e = readdir(d)) && rc == 0) {
+		char a[PATH_MAX], b[PATH_MAX];
+		struct stat st;
+		if (e->d_name[0] == '.')
+			continue;
+		if (str_fmt(a, sizeof(a), "%s/%s", src, e->d_name) < 0 ||
+		    str_fmt(b, sizeof(b), "%s/%s", dst, e->d_name) < 0 || stat(a, &st) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		rc = copy_file(a, b, budget);
+		if (rc < 0)
+			(void)str_fmt(err, errlen, "%s: %s", a, strerror(-rc));
+	}
+	closedir(d);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Snapshots cfg's rule folders as generation gen, checks the copy, and
+ * points cfg at it. On failure nothing of it is left and err says why. */
+static int rules_snapshot(struct config *cfg, unsigned gen, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], y[PATH_MAX], h[PATH_MAX];
+	size_t budget = RULES_SNAPSHOT_MAX;
+
+	if (str_fmt(dir, sizeof(dir), "%s/rules/%u", cfg->node.data_dir, gen) < 0 ||
+	    str_fmt(y, sizeof(y), "%s/yara", dir) < 0 ||
+	    str_fmt(h, sizeof(h), "%s/hashes", dir) < 0) {
+		(void)str_copy(err, errlen, "data_dir too long");
+		return -1;
+	}
+	(void)remove_tree(dir);
+	if ((cfg->av.yara_rules[0] && copy_dir(cfg->av.yara_rules, y, &budget, err, errlen) < 0) ||
+	    (cfg->av.hash_lists[0] && copy_dir(cfg->av.hash_lists, h, &budget, err, errlen) < 0))
+		goto fail;
+	if (cfg->av.yara_rules[0])
+		(void)str_copy(cfg->av.yara_rules, sizeof(cfg->av.yara_rules), y);
+	if (cfg->av.hash_lists[0])
+		(void)str_copy(cfg->av.hash_lists, sizeof(cfg->av.hash_lists), h);
+	if (av_yara_rules_check(cfg, err, errlen) < 0)
+		goto fail;
+	return 0;
+fail:
+	(void)remove_tree(dir);
+	return -1;
+}
+
+/* Removes rules snapshots older than keep (the current and the draining
+ * generation stay). */
+static void rules_prune(const struct config *cfg, unsigned keep)
+{
+	char dir[PATH_MAX];
+
+	if (keep >= 2 &&
+	    str_fmt(dir, sizeof(dir), "%s/rules/%u", cfg->node.data_dir, keep - 2) == 0)
+		(void)remove_tree(dir);
+}
+
 /* Frees a configuration of an older generation once no worker uses it. */
 static void config_release(struct master *m, const struct config *cfg)
 {
@@ -512,11 +652,13 @@ static void reload(struct master *m)
 	}
 	/* New workers with rules that do not compile would not start: keep the
 	 * old generation running instead. */
-	if (av_yara_rules_check(ncfg, err, sizeof(err)) < 0) {
+	if (rules_snapshot(ncfg, m->rules_gen + 1, err, sizeof(err)) < 0) {
 		log_err("reload", "status=refused reason=\"rules: %s\"", err);
 		free(ncfg);
 		return;
 	}
+	m->rules_gen++;
+	rules_prune(ncfg, m->rules_gen);
 	if (!listeners_equal(m->cfg, ncfg)) {
 		log_warn("reload", "reason=\"listener or worker count changes need a restart; "
 				   "keeping the old ones\"");
@@ -607,8 +749,10 @@ int master_run(const struct config *cfg0)
 	}
 	{
 		/* as the workers' user: the rules must compile for them */
-		char err[1024];
-		if (av_yara_rules_check(m.cfg, err, sizeof(err)) < 0) {
+		char err[1024], old[PATH_MAX];
+		if (str_fmt(old, sizeof(old), "%s/rules", m.cfg->node.data_dir) == 0)
+			(void)remove_tree(old); /* a previous run's snapshots */
+		if (rules_snapshot(m.cfg, m.rules_gen, err, sizeof(err)) < 0) {
 			log_err("startup", "reason=\"rules: %s\"", err);
 			free(m.cfg);
 			return 1;

@@ -54,11 +54,12 @@ static bool ext_before(const char *name, const char *end, const char **ext)
 
 static unsigned classify_name(struct mime_slice fn)
 {
-	const char *name = fn.ptr, *end = fn.ptr + fn.len, *ext, *prev;
+	const char *name = fn.ptr, *end, *ext, *prev;
 	unsigned f = 0;
 
-	if (!fn.len)
+	if (!fn.len || !fn.ptr)
 		return 0;
+	end = fn.ptr + fn.len;
 	/* U+202E RIGHT-TO-LEFT OVERRIDE turns "gnp.exe" into "exe.png" on screen */
 	if (memmem(name, fn.len, "\xe2\x80\xae", 3))
 		f |= FILETYPE_DOUBLE_EXT;

@@ -312,7 +312,8 @@ def test_sighup_with_broken_rules_keeps_old_workers(ctx):
         wait_for(lambda: "status=refused" in d.log(), what="reload refused")
         assert "broken.yar" in d.log()
         time.sleep(1)
-        assert sorted(w["pid"] for w in d.workers("smtp")) == before
+        after = sorted(w["pid"] for w in d.workers("smtp"))
+        assert after == before, (before, after, d.log()[-3000:])
         assert d.http("/readyz")[0] == 200
     finally:
         d.cleanup()
