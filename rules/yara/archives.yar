@@ -8,7 +8,10 @@ rule Zip_Double_Extension_Executable
     meta:
         description = "zip member named like a document but ending in a program extension"
     strings:
-        $name = /\.(pdf|docx?|xlsx?|pptx?|rtf|txt|jpe?g|png|gif|html?)[ _]{0,40}\.(exe|scr|pif|com|bat|cmd|cpl|js|jse|vbs|vbe|wsf|hta|lnk|jar|msi)(\x00|PK|[\x00-\x1f])/ nocase
+        // anchored on the central directory record ("PK\x01\x02", the
+        // name starts 46 bytes in): a rare literal for YARA's atom, so plain
+        // text with many dots does not wake the regex up at every "."
+        $name = /PK\x01\x02[\x00-\xff]{42}[^\x00]{0,200}\.(pdf|docx?|xlsx?|pptx?|rtf|txt|jpe?g|png|gif|html?)[ _]{0,40}\.(exe|scr|pif|com|bat|cmd|cpl|js|jse|vbs|vbe|wsf|hta|lnk|jar|msi)(\x00|PK|[\x00-\x1f])/ nocase
     condition:
         uint32(0) == 0x04034b50 and $name
 }
