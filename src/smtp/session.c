@@ -18,6 +18,7 @@
 #include <openssl/err.h>
 
 #include "auth/dkim.h"
+#include "auth/dmarc.h"
 #include "auth/spf.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -111,6 +112,12 @@ struct smtp_tx {
 		char selector[64];
 		char why[96];
 	} dkim_sigs[DKIM_MAX_SIGNATURES];
+	struct dmarc_req *dmarc;
+	bool dmarc_done;
+	enum dmarc_result dmarc_result;
+	enum dmarc_policy dmarc_disposition;
+	char dmarc_from[STORE_DOMAIN_LEN];
+	char dmarc_detail[160];
 	struct scan_symbol pre[24]; /* connection findings for the scan */
 	int64_t started_us;
 };
@@ -163,6 +170,7 @@ static void reputation_spam(struct smtp_session *s);
 static void rcpt_continue(struct smtp_session *s);
 static void spf_start(struct smtp_session *s);
 static void auth_continue(struct smtp_session *s);
+static void dmarc_start(struct smtp_session *s);
 static int start_scan(struct smtp_session *s);
 static void scan_done(const struct scan_result *r, void *arg);
 static void commit_message(struct smtp_session *s);
@@ -248,6 +256,7 @@ static void smtp_tx_free(struct smtp_session *s)
 	buf_free(&tx->body);
 	spf_cancel(tx->spf);
 	dkim_cancel(tx->dkim);
+	dmarc_cancel(tx->dmarc);
 	free(tx->mrcpts);
 	free(tx->rcpt_list);
 	free(tx->rcpts);
@@ -957,6 +966,11 @@ static int add_auth_results(struct smtp_session *s)
 			      hdr_name(b, sizeof(b), tx->dkim_sigs[i].selector));
 	}
 	o = strlen(hdr);
+	if (tx->dmarc_done)
+		(void)str_fmt(hdr + o, sizeof(hdr) - o, ";\r\n\tdmarc=%s header.from=%s",
+			      dmarc_result_name(tx->dmarc_result),
+			      hdr_name(a, sizeof(a), tx->dmarc_from));
+	o = strlen(hdr);
 	if (o + 3 >= sizeof(hdr))
 		return -ENAMETOOLONG;
 	memcpy(hdr + o, "\r\n", 3);
@@ -1108,6 +1122,42 @@ static void dkim_done(const struct dkim_outcome *o, void *arg)
 		session_free(s);
 		return;
 	}
+	dmarc_start(s);
+	if (!s->waiting)
+		session_process(s);
+}
+
+static void dmarc_done(const struct dmarc_outcome *o, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct smtp_tx *tx = s->tx;
+
+	tx->dmarc = NULL;
+	tx->dmarc_done = true;
+	tx->dmarc_result = o->result;
+	tx->dmarc_disposition = o->disposition;
+	(void)str_copy(tx->dmarc_from, sizeof(tx->dmarc_from),
+		       o->from_domain ? o->from_domain : "");
+	(void)str_fmt(tx->dmarc_detail, sizeof(tx->dmarc_detail), "%s p=%s%s%s", tx->dmarc_from,
+		      dmarc_policy_name(o->policy), o->problem && o->problem[0] ? " " : "",
+		      o->problem ? o->problem : "");
+	s->waiting = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	if (o->result == DMARC_FAIL && o->disposition == DMARC_POLICY_REJECT) {
+		/* RFC 7489 6.6.4: the domain owner asks for rejection; refused
+		 * in the session, so nobody is bounced to. */
+		char q[STORE_DOMAIN_LEN + 8];
+		metrics_add(s->env->metrics, M_SMTP_MESSAGES_REJECTED, 1);
+		log_info("reject", "qid=%s client=%s reason=dmarc from_domain=%s", tx->qid,
+			 s->client, log_quote(q, sizeof(q), tx->dmarc_from));
+		reply(s, "550 5.7.1 Rejected by the DMARC policy of %s", tx->dmarc_from);
+		smtp_tx_free(s);
+		session_process(s);
+		return;
+	}
 	if (start_scan(s) < 0) {
 		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
 		reply(s, "451 4.3.0 Error: out of memory, try again later");
@@ -1115,6 +1165,32 @@ static void dkim_done(const struct dkim_outcome *o, void *arg)
 	}
 	if (!s->waiting)
 		session_process(s);
+}
+
+/* DMARC (RFC 7489) from the SPF and DKIM results, then the scan. */
+static void dmarc_start(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const char *passes[DKIM_MAX_SIGNATURES];
+	struct dmarc_auth a = {.spf = tx->spf_result, .spf_domain = tx->spf_domain, .dkim = passes};
+	struct dmarc_opts o = {.psl = s->env->psl};
+
+	for (size_t i = 0; i < tx->ndkim; i++)
+		if (tx->dkim_sigs[i].result == DKIM_PASS)
+			passes[a.n_dkim++] = tx->dkim_sigs[i].domain;
+	if (!s->allowlisted && s->env->psl &&
+	    dmarc_check(s->env->resolver, &o, buf_data(&tx->body), tx->body.len, &a, dmarc_done, s,
+			&tx->dmarc) == 0) {
+		s->waiting = true;
+		bufferevent_disable(s->bev, EV_READ);
+		return;
+	}
+	tx->dmarc = NULL;
+	if (start_scan(s) < 0) {
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		reply(s, "451 4.3.0 Error: out of memory, try again later");
+		smtp_tx_free(s);
+	}
 }
 
 /* After the end of data: wait for SPF if it is still running, verify DKIM,
@@ -1136,11 +1212,7 @@ static void auth_continue(struct smtp_session *s)
 		return;
 	}
 	tx->dkim = NULL;
-	if (start_scan(s) < 0) {
-		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
-		reply(s, "451 4.3.0 Error: out of memory, try again later");
-		smtp_tx_free(s);
-	}
+	dmarc_start(s);
 }
 
 /* Points for what the connection layer found. The rules layer will make
@@ -1149,6 +1221,7 @@ static void auth_continue(struct smtp_session *s)
 #define SCORE_FCRDNS_MISMATCH 0.5
 #define SCORE_REPUTATION_MAX 3.0
 #define SCORE_SPF_FAIL 2.0
+#define SCORE_DMARC_QUARANTINE 4.0
 
 static void sym_set(struct scan_symbol *y, const char *name, double score, const char *detail)
 {
@@ -1208,6 +1281,19 @@ static size_t connection_symbols(struct smtp_session *s, struct scan_symbol *out
 		(void)str_fmt(d, sizeof(d), "d=%s s=%s %s", s->tx->dkim_sigs[i].domain,
 			      s->tx->dkim_sigs[i].selector, s->tx->dkim_sigs[i].why);
 		sym_set(&out[n++], name, sc, d);
+	}
+	if (s->tx && s->tx->dmarc_done && n < max) {
+		enum dmarc_result dr = s->tx->dmarc_result;
+		char name[48];
+		double sc = dr == DMARC_PASS	    ? -0.2
+			    : dr == DMARC_PERMERROR ? 1.0
+			    : dr != DMARC_FAIL	    ? 0
+			    : s->tx->dmarc_disposition == DMARC_POLICY_QUARANTINE
+				? SCORE_DMARC_QUARANTINE
+				: 0.5;
+		(void)str_fmt(name, sizeof(name), "DMARC_%s", dmarc_result_name(dr));
+		str_upper_ascii(name);
+		sym_set(&out[n++], name, sc, s->tx->dmarc_detail);
 	}
 	if ((s->rep_spam > 0 || s->rep_ham > 0) && n < max) {
 		double total = s->rep_spam + s->rep_ham + 2;
@@ -1943,7 +2029,8 @@ void smtp_env_close_all(struct smtp_env *env)
 		next = s->next;
 		/* waiting on DNS (lists, SPF, DKIM) can be cancelled; a store or
 		 * scan job holds the session until its callback frees it */
-		if (s->waiting && !s->wait_dnsbl && !(s->tx && (s->tx->wait_spf || s->tx->dkim))) {
+		if (s->waiting && !s->wait_dnsbl &&
+		    !(s->tx && (s->tx->wait_spf || s->tx->dkim || s->tx->dmarc))) {
 			s->dead = true;
 			bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 			continue;

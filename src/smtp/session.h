@@ -53,6 +53,7 @@ struct smtp_env {
 	struct resolver *resolver;	/* the worker's DNS resolver and cache */
 	struct dnsbl *dnsbl;		/* the worker's DNS lists */
 	struct scan_pipeline *scan;	/* the worker's content checks */
+	const struct psl_ctx_st *psl;	/* Public Suffix List (DMARC), or NULL */
 	int worker;			/* index, for session ids */
 	uint64_t next_sid;
 	bool draining;		       /* finish transactions, take no new ones */

@@ -20,6 +20,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <libpsl.h>
+
 #include "core/log.h"
 #include "daemon/worker.h"
 #include "smtp/session.h"
@@ -144,6 +146,11 @@ int smtp_worker_main(const struct worker_ctx *ctx)
 			goto out;
 		}
 	}
+	/* the Public Suffix List for DMARC's organizational domains; without
+	 * it DMARC is not evaluated (logged), everything else works */
+	w.env.psl = psl_latest(NULL);
+	if (!w.env.psl)
+		log_warn("startup", "reason=\"no Public Suffix List: DMARC off\"");
 	w.env.scan = scan_pipeline_new(w.env.base, ctx->cfg, ctx->metrics, err, sizeof(err));
 	if (!w.env.scan) {
 		log_err("startup", "reason=\"content checks: %s\"", err);
@@ -196,6 +203,7 @@ out:
 	scan_pipeline_free(w.env.scan);
 	store_async_free(w.env.store);
 	dnsbl_free(w.env.dnsbl);
+	psl_free((psl_ctx_t *)w.env.psl);
 	resolver_free(w.env.resolver);
 	if (w.sig_term)
 		event_free(w.sig_term);

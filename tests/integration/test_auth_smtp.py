@@ -57,6 +57,8 @@ def setup_module():
         f.write("@ IN SOA ns.mxg.test. h.mxg.test. 1 3600 600 86400 60\n@ IN NS ns.mxg.test.\n")
         f.write('@ IN TXT "v=spf1 ip4:127.0.0.2 -all"\n')
         f.write('sel._domainkey IN TXT "v=DKIM1; k=rsa; p=" %s\n' % chunks)
+        f.write('_dmarc IN TXT "v=DMARC1; p=reject"\n')
+        f.write('_dmarc.lenient IN TXT "v=DMARC1; p=none"\n')
     ns = dnsserver.NSD(zones_dir=zdir).start()
     cap = Capture().start()
     d = Daemon(dns__servers="127.0.0.1:%d" % ns.port).start()
@@ -70,7 +72,7 @@ def teardown_module(ctx):
     ctx["ns"].stop()
 
 
-def send_from(ctx, src, sender, msg):
+def send_from(ctx, src, sender, msg, expect=250):
     s = socket.create_connection(("127.0.0.1", ctx["d"].smtp_port), timeout=30,
                                  source_address=(src, 0))
     f = s.makefile("rb")
@@ -86,7 +88,8 @@ def send_from(ctx, src, sender, msg):
     s.sendall(("MAIL FROM:<%s>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n" % sender).encode())
     assert [reply() for _ in range(3)] == [250, 250, 354]
     s.sendall(msg.encode() + b".\r\n")
-    assert reply() == 250
+    code = reply()
+    assert code == expect, code
     s.sendall(b"QUIT\r\n")
     s.close()
 
@@ -108,10 +111,12 @@ def test_spf_pass_and_dkim_pass(ctx):
     assert "spf=pass smtp.mailfrom=%s" % ZONE in h, h
     assert "dkim=pass header.d=%s header.s=sel" % ZONE in h, h
     assert "SPF_PASS(-0.2)" in h and "DKIM_PASS(-0.2)" in h, h
+    assert "dmarc=pass header.from=%s" % ZONE in h and "DMARC_PASS" in h, h
 
 
 def test_spf_fail_and_dkim_body_altered(ctx):
-    hdrs = [("From", "boss@%s" % ZONE), ("Subject", "auth-bad")]
+    # the From domain publishes p=none: DMARC fails, the message is delivered
+    hdrs = [("From", "boss@lenient.%s" % ZONE), ("Subject", "auth-bad")]
     sig = dkim_sign(ctx["key"], hdrs, "original body\r\n")
     msg = sig + "\r\n" + "".join("%s: %s\r\n" % h for h in hdrs) + "\r\ntampered body\r\n"
     send_from(ctx, "127.0.0.3", "boss@" + ZONE, msg)  # not in the SPF record
@@ -119,6 +124,14 @@ def test_spf_fail_and_dkim_body_altered(ctx):
     assert "spf=fail smtp.mailfrom=%s" % ZONE in h, h
     assert "dkim=fail header.d=%s" % ZONE in h, h
     assert "SPF_FAIL(2.0)" in h and "DKIM_FAIL(1.0)" in h, h
+    assert "dmarc=fail header.from=lenient.%s" % ZONE in h and "DMARC_FAIL" in h, h
+
+
+def test_dmarc_reject_policy_refuses_in_session(ctx):
+    msg = "From: ceo@%s\r\nSubject: auth-forged\r\n\r\npay this invoice\r\n" % ZONE
+    send_from(ctx, "127.0.0.3", "ceo@" + ZONE, msg, expect=550)  # SPF fails, no DKIM
+    assert "reason=dmarc" in ctx["d"].log()
+    assert not any(b"auth-forged" in m["data"] for m in ctx["cap"].messages)
 
 
 def test_unsigned_mail_from_unknown_domain(ctx):
