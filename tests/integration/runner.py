@@ -14,7 +14,22 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
 
+# A test that hangs (a peer that never answers, a lost wake-up) must fail,
+# not stall the whole run: every test gets this long.
+TEST_TIMEOUT_S = 600
+
+
+class TestTimeout(Exception):
+    pass
+
+
+def on_alarm(signum, frame):
+    raise TestTimeout("test did not finish within %d s" % TEST_TIMEOUT_S)
+
+
 def main():
+    import signal
+    signal.signal(signal.SIGALRM, on_alarm)
     only = [a for a in sys.argv[1:] if not a.startswith("-")]
     passed = failed = skipped = 0
     failures = []
@@ -46,6 +61,7 @@ def main():
         for n, f in tests:
             name = "%s.%s" % (modname, n)
             t0 = time.time()
+            signal.alarm(TEST_TIMEOUT_S)
             try:
                 if f.__code__.co_argcount == 1:
                     f(ctx)
@@ -61,6 +77,8 @@ def main():
                 failures.append(name)
                 print("FAIL %s (%.1fs)" % (name, time.time() - t0), flush=True)
                 print(traceback.format_exc(), flush=True)
+            finally:
+                signal.alarm(0)
         if hasattr(mod, "teardown_module"):
             try:
                 mod.teardown_module(ctx)
