@@ -365,7 +365,7 @@ static void release_dead_owner(const struct config *cfg, pid_t pid)
 /* Workers compile the YARA rules and read the hash lists when they start.
  * They must read exactly what was checked: a worker restarted after a crash
  * must not pick up a rule file someone is half-way through editing. So the
- * master copies the rule folders into data_dir/rules/GEN/ when it starts
+ * master copies the rule folders into data_dir/snapshots/rules.GEN/ when it starts
  * and on every reload, checks that copy, and points the workers there. */
 #define RULES_SNAPSHOT_MAX (64 * 1024 * 1024)
 
@@ -465,7 +465,7 @@ static int rules_snapshot(struct config *cfg, unsigned gen, char *err, size_t er
 	char dir[PATH_MAX], y[PATH_MAX], h[PATH_MAX];
 	size_t budget = RULES_SNAPSHOT_MAX;
 
-	if (str_fmt(dir, sizeof(dir), "%s/rules/%u", cfg->node.data_dir, gen) < 0 ||
+	if (str_fmt(dir, sizeof(dir), "%s/snapshots/rules.%u", cfg->node.data_dir, gen) < 0 ||
 	    str_fmt(y, sizeof(y), "%s/yara", dir) < 0 ||
 	    str_fmt(h, sizeof(h), "%s/hashes", dir) < 0) {
 		(void)str_copy(err, errlen, "data_dir too long");
@@ -494,7 +494,7 @@ static void rules_prune(const struct config *cfg, unsigned keep)
 	char dir[PATH_MAX];
 
 	if (keep >= 2 &&
-	    str_fmt(dir, sizeof(dir), "%s/rules/%u", cfg->node.data_dir, keep - 2) == 0)
+	    str_fmt(dir, sizeof(dir), "%s/snapshots/rules.%u", cfg->node.data_dir, keep - 2) == 0)
 		(void)remove_tree(dir);
 }
 
@@ -750,7 +750,7 @@ int master_run(const struct config *cfg0)
 	{
 		/* as the workers' user: the rules must compile for them */
 		char err[1024], old[PATH_MAX];
-		if (str_fmt(old, sizeof(old), "%s/rules", m.cfg->node.data_dir) == 0)
+		if (str_fmt(old, sizeof(old), "%s/snapshots", m.cfg->node.data_dir) == 0)
 			(void)remove_tree(old); /* a previous run's snapshots */
 		if (rules_snapshot(m.cfg, m.rules_gen, err, sizeof(err)) < 0) {
 			log_err("startup", "reason=\"rules: %s\"", err);
