@@ -192,28 +192,28 @@ static void gm_leaf(struct gm_ctx *x, GMimePart *part)
  * the C stack (GMime itself bounds nothing: the corpus is tame). */
 static void gm_walk(struct gm_ctx *x, GMimeObject *root)
 {
-	GPtrArray *todo = g_ptr_array_new();
+	GPtrArray *stack = g_ptr_array_new();
 
-	g_ptr_array_add(todo, root);
-	while (todo->len) {
-		GMimeObject *o = g_ptr_array_remove_index(todo, todo->len - 1);
+	g_ptr_array_add(stack, root);
+	while (stack->len) {
+		GMimeObject *o = g_ptr_array_remove_index(stack, stack->len - 1);
 		gm_headers(o);
 		if (GMIME_IS_MULTIPART(o)) {
 			int n = g_mime_multipart_get_count(GMIME_MULTIPART(o));
 			for (int i = n - 1; i >= 0; i--)
-				g_ptr_array_add(todo,
+				g_ptr_array_add(stack,
 						g_mime_multipart_get_part(GMIME_MULTIPART(o), i));
 		} else if (GMIME_IS_MESSAGE_PART(o)) {
 			GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
 			if (m && g_mime_message_get_mime_part(m)) {
 				gm_headers(GMIME_OBJECT(m));
-				g_ptr_array_add(todo, g_mime_message_get_mime_part(m));
+				g_ptr_array_add(stack, g_mime_message_get_mime_part(m));
 			}
 		} else if (GMIME_IS_PART(o)) {
 			gm_leaf(x, GMIME_PART(o));
 		}
 	}
-	g_ptr_array_free(todo, TRUE);
+	g_ptr_array_free(stack, TRUE);
 }
 
 static void run_gmime(struct bench *b, enum engine_id id, size_t from, size_t to)

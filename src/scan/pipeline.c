@@ -80,7 +80,7 @@ struct scan_pipeline {
 	struct metrics *metrics;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct scan_job *todo_head, *todo_tail;
+	struct scan_job *queued_head, *queued_tail;
 	struct scan_job *done_head;
 	bool stopping;
 	size_t pending;
@@ -222,14 +222,14 @@ static void *scan_thread_main(void *arg)
 	for (;;) {
 		struct scan_job *j;
 
-		while (!p->todo_head && !p->stopping)
+		while (!p->queued_head && !p->stopping)
 			pthread_cond_wait(&p->cond, &p->lock);
-		if (!p->todo_head)
+		if (!p->queued_head)
 			break;
-		j = p->todo_head;
-		p->todo_head = j->next;
-		if (!p->todo_head)
-			p->todo_tail = NULL;
+		j = p->queued_head;
+		p->queued_head = j->next;
+		if (!p->queued_head)
+			p->queued_tail = NULL;
 		pthread_mutex_unlock(&p->lock);
 
 		job_run(t, j);
@@ -444,11 +444,11 @@ int scan_submit(struct scan_pipeline *p, const struct scan_request *req, scan_cb
 	}
 	j->deadline_us = time_mono_us() + p->cfg->scan.timeout * 1000000;
 	pthread_mutex_lock(&p->lock);
-	if (p->todo_tail)
-		p->todo_tail->next = j;
+	if (p->queued_tail)
+		p->queued_tail->next = j;
 	else
-		p->todo_head = j;
-	p->todo_tail = j;
+		p->queued_head = j;
+	p->queued_tail = j;
 	p->pending++;
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);

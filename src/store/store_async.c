@@ -43,8 +43,8 @@ struct store_async {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct job_list todo; /* loop -> thread */
-	struct job_list done; /* thread -> loop */
+	struct job_list queued; /* loop -> thread */
+	struct job_list done;	/* thread -> loop */
 	bool stopping;
 	size_t pending;
 	int pipe_rd, pipe_wr;
@@ -147,11 +147,11 @@ static void *store_thread(void *arg)
 	for (;;) {
 		struct job *head, *next;
 
-		while (!sa->todo.head && !sa->stopping)
+		while (!sa->queued.head && !sa->stopping)
 			pthread_cond_wait(&sa->cond, &sa->lock);
-		if (!sa->todo.head && sa->stopping)
+		if (!sa->queued.head && sa->stopping)
 			break;
-		head = list_take_all(&sa->todo);
+		head = list_take_all(&sa->queued);
 		pthread_mutex_unlock(&sa->lock);
 
 		run_batch(sa, head);
@@ -246,7 +246,7 @@ struct store_async *store_async_new(struct event_base *base, const struct config
 static int submit(struct store_async *sa, struct job *j)
 {
 	pthread_mutex_lock(&sa->lock);
-	list_push(&sa->todo, j);
+	list_push(&sa->queued, j);
 	sa->pending++;
 	pthread_cond_signal(&sa->cond);
 	pthread_mutex_unlock(&sa->lock);
