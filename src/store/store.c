@@ -25,7 +25,7 @@ void store_set_error(struct store *st, const char *fmt, ...)
 }
 
 /* Sets the error text and returns STORE_INVALID. */
-static int invalid(struct store *st, const char *why)
+int store_invalid(struct store *st, const char *why)
 {
 	store_set_error(st, "%s", why);
 	return STORE_INVALID;
@@ -39,7 +39,7 @@ const char *store_last_error(struct store *st)
 }
 
 /* Well-formed UTF-8 without control characters (C0, DEL). */
-static bool text_ok(const char *s)
+bool store_text_ok(const char *s)
 {
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -53,7 +53,7 @@ static bool domain_ok(const char *d)
 {
 	size_t len = strlen(d), label = 0;
 
-	if (len == 0 || len > 253 || !text_ok(d))
+	if (len == 0 || len > 253 || !store_text_ok(d))
 		return false;
 	for (const unsigned char *p = (const unsigned char *)d; *p; p++) {
 		if (*p == '.') {
@@ -96,7 +96,7 @@ int store_local_key(const char *local, char *key, size_t keylen)
 }
 
 /* Checks a domain name and writes its lower-cased form into out. */
-static int norm_domain(struct store *st, const char *domain, char *out, size_t outlen)
+int store_norm_domain(struct store *st, const char *domain, char *out, size_t outlen)
 {
 	if (!domain || str_copy(out, outlen, domain) < 0) {
 		store_set_error(st, "domain name missing or too long");
@@ -111,7 +111,7 @@ static int norm_domain(struct store *st, const char *domain, char *out, size_t o
 }
 
 /* Checks local@domain and writes it with the domain lower-cased. */
-static int norm_addr(struct store *st, const char *address, char *out, size_t outlen)
+int store_norm_addr(struct store *st, const char *address, char *out, size_t outlen)
 {
 	char local[STORE_ADDR_LEN], dom[STORE_DOMAIN_LEN];
 
@@ -119,7 +119,7 @@ static int norm_addr(struct store *st, const char *address, char *out, size_t ou
 		store_set_error(st, "not an address (local@domain)");
 		return STORE_INVALID;
 	}
-	if (!text_ok(local) || !domain_ok(dom)) {
+	if (!store_text_ok(local) || !domain_ok(dom)) {
 		store_set_error(st, "malformed address");
 		return STORE_INVALID;
 	}
@@ -182,11 +182,12 @@ int store_ping(struct store *st)
 
 /* ---- tenancy ---------------------------------------------------------- */
 
-static int account_ok(struct store *st, const char *account)
+int store_account_ok(struct store *st, const char *account)
 {
 	size_t len = account ? strlen(account) : 0;
 
-	if (len == 0 || len >= sizeof(((struct store_domain *)0)->account) || !text_ok(account)) {
+	if (len == 0 || len >= sizeof(((struct store_domain *)0)->account) ||
+	    !store_text_ok(account)) {
 		store_set_error(st, "account name empty, too long or malformed");
 		return STORE_INVALID;
 	}
@@ -195,7 +196,7 @@ static int account_ok(struct store *st, const char *account)
 
 int store_account_ensure(struct store *st, const char *account, int64_t *id)
 {
-	int rc = account_ok(st, account);
+	int rc = store_account_ok(st, account);
 
 	return rc ? rc : st->ops->account_ensure(st, account, id);
 }
@@ -207,7 +208,8 @@ int store_domain_add(struct store *st, const char *account, const char *domain)
 
 	if (!account)
 		account = "default";
-	if ((rc = account_ok(st, account)) || (rc = norm_domain(st, domain, dom, sizeof(dom))))
+	if ((rc = store_account_ok(st, account)) ||
+	    (rc = store_norm_domain(st, domain, dom, sizeof(dom))))
 		return rc;
 	return st->ops->domain_add(st, account, dom);
 }
@@ -215,7 +217,7 @@ int store_domain_add(struct store *st, const char *account, const char *domain)
 int store_domain_remove(struct store *st, const char *domain)
 {
 	char dom[STORE_DOMAIN_LEN];
-	int rc = norm_domain(st, domain, dom, sizeof(dom));
+	int rc = store_norm_domain(st, domain, dom, sizeof(dom));
 
 	return rc ? rc : st->ops->domain_remove(st, dom);
 }
@@ -225,7 +227,7 @@ int store_domain_get(struct store *st, const char *domain, struct store_domain *
 	char dom[STORE_DOMAIN_LEN];
 
 	if (!domain)
-		return invalid(st, "no domain");
+		return store_invalid(st, "no domain");
 	/* What cannot be a hosted domain (an address literal, say) is simply
 	 * not one: the delivery worker then routes it by MX. */
 	if (str_copy(dom, sizeof(dom), domain) == 0)
@@ -242,7 +244,7 @@ int store_domain_get(struct store *st, const char *domain, struct store_domain *
 int store_domain_list(struct store *st, store_domain_cb cb, void *arg)
 {
 	if (!cb)
-		return invalid(st, "no callback");
+		return store_invalid(st, "no callback");
 	return st->ops->domain_list(st, cb, arg);
 }
 
@@ -250,7 +252,7 @@ int store_domain_set_routes(struct store *st, const char *domain, const struct s
 			    size_t n)
 {
 	char dom[STORE_DOMAIN_LEN];
-	int rc = norm_domain(st, domain, dom, sizeof(dom));
+	int rc = store_norm_domain(st, domain, dom, sizeof(dom));
 
 	if (rc)
 		return rc;
@@ -260,7 +262,7 @@ int store_domain_set_routes(struct store *st, const char *domain, const struct s
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!memchr(routes[i].host, '\0', sizeof(routes[i].host)) || !routes[i].host[0] ||
-		    !text_ok(routes[i].host) || routes[i].port == 0) {
+		    !store_text_ok(routes[i].host) || routes[i].port == 0) {
 			store_set_error(st, "route %zu: bad host or port", i + 1);
 			return STORE_INVALID;
 		}
@@ -271,13 +273,13 @@ int store_domain_set_routes(struct store *st, const char *domain, const struct s
 int store_domain_set_catchall(struct store *st, const char *domain, const char *mailbox)
 {
 	char dom[STORE_DOMAIN_LEN], mb[STORE_ADDR_LEN];
-	int rc = norm_domain(st, domain, dom, sizeof(dom));
+	int rc = store_norm_domain(st, domain, dom, sizeof(dom));
 
 	if (rc)
 		return rc;
 	if (!mailbox)
 		return st->ops->domain_set_catchall(st, dom, NULL);
-	if ((rc = norm_addr(st, mailbox, mb, sizeof(mb))))
+	if ((rc = store_norm_addr(st, mailbox, mb, sizeof(mb))))
 		return rc;
 	return st->ops->domain_set_catchall(st, dom, mb);
 }
@@ -285,7 +287,7 @@ int store_domain_set_catchall(struct store *st, const char *domain, const char *
 int store_domain_set_require_tls(struct store *st, const char *domain, bool on)
 {
 	char dom[STORE_DOMAIN_LEN];
-	int rc = norm_domain(st, domain, dom, sizeof(dom));
+	int rc = store_norm_domain(st, domain, dom, sizeof(dom));
 
 	if (rc)
 		return rc;
@@ -298,10 +300,10 @@ static int rep_key_ok(struct store *st, const char *key)
 	size_t n = key ? strlen(key) : 0;
 
 	if (n == 0 || n >= STORE_REP_KEY_LEN)
-		return invalid(st, "bad reputation key");
+		return store_invalid(st, "bad reputation key");
 	for (size_t i = 0; i < n; i++)
 		if (!strchr("0123456789abcdefABCDEF.:/", key[i]))
-			return invalid(st, "bad reputation key");
+			return store_invalid(st, "bad reputation key");
 	return STORE_OK;
 }
 
@@ -328,8 +330,8 @@ int store_reputation_set_action(struct store *st, const char *key, enum store_re
 {
 	if (rep_key_ok(st, key))
 		return STORE_INVALID;
-	if (note && (strlen(note) >= 256 || !text_ok(note)))
-		return invalid(st, "bad note");
+	if (note && (strlen(note) >= 256 || !store_text_ok(note)))
+		return store_invalid(st, "bad note");
 	return st->ops->reputation_set_action(st, key, a, note ? note : "", now);
 }
 
@@ -349,7 +351,7 @@ int store_reputation_list(struct store *st, int64_t now, int64_t half_life, stor
 int store_mailbox_add(struct store *st, const char *address)
 {
 	char a[STORE_ADDR_LEN];
-	int rc = norm_addr(st, address, a, sizeof(a));
+	int rc = store_norm_addr(st, address, a, sizeof(a));
 
 	return rc ? rc : st->ops->mailbox_add(st, a);
 }
@@ -357,7 +359,7 @@ int store_mailbox_add(struct store *st, const char *address)
 int store_mailbox_remove(struct store *st, const char *address)
 {
 	char a[STORE_ADDR_LEN];
-	int rc = norm_addr(st, address, a, sizeof(a));
+	int rc = store_norm_addr(st, address, a, sizeof(a));
 
 	return rc ? rc : st->ops->mailbox_remove(st, a);
 }
@@ -368,10 +370,10 @@ int store_mailbox_list(struct store *st, const char *domain, store_mailbox_cb cb
 	int rc;
 
 	if (!cb)
-		return invalid(st, "no callback");
+		return store_invalid(st, "no callback");
 	if (!domain)
 		return st->ops->mailbox_list(st, NULL, cb, arg);
-	if ((rc = norm_domain(st, domain, dom, sizeof(dom))))
+	if ((rc = store_norm_domain(st, domain, dom, sizeof(dom))))
 		return rc;
 	return st->ops->mailbox_list(st, dom, cb, arg);
 }
@@ -381,8 +383,8 @@ int store_alias_add(struct store *st, const char *alias, const char *mailbox)
 	char a[STORE_ADDR_LEN], m[STORE_ADDR_LEN];
 	int rc;
 
-	if ((rc = norm_addr(st, alias, a, sizeof(a))) ||
-	    (rc = norm_addr(st, mailbox, m, sizeof(m))))
+	if ((rc = store_norm_addr(st, alias, a, sizeof(a))) ||
+	    (rc = store_norm_addr(st, mailbox, m, sizeof(m))))
 		return rc;
 	return st->ops->alias_add(st, a, m);
 }
@@ -390,7 +392,7 @@ int store_alias_add(struct store *st, const char *alias, const char *mailbox)
 int store_alias_remove(struct store *st, const char *alias)
 {
 	char a[STORE_ADDR_LEN];
-	int rc = norm_addr(st, alias, a, sizeof(a));
+	int rc = store_norm_addr(st, alias, a, sizeof(a));
 
 	return rc ? rc : st->ops->alias_remove(st, a);
 }
@@ -402,7 +404,7 @@ int store_rcpt_lookup(struct store *st, const char *address, struct store_rcpt *
 
 	memset(out, 0, sizeof(*out));
 	if (store_addr_split(address, local, sizeof(local), dom, sizeof(dom)) < 0 ||
-	    !text_ok(local)) {
+	    !store_text_ok(local)) {
 		store_set_error(st, "malformed address");
 		return STORE_INVALID;
 	}
@@ -411,18 +413,18 @@ int store_rcpt_lookup(struct store *st, const char *address, struct store_rcpt *
 		out->cls = STORE_RCPT_FOREIGN_DOMAIN;
 		return STORE_OK;
 	}
-	if ((rc = norm_addr(st, address, a, sizeof(a))))
+	if ((rc = store_norm_addr(st, address, a, sizeof(a))))
 		return rc;
 	return st->ops->rcpt_lookup(st, a, out);
 }
 
 /* ---- queue ------------------------------------------------------------ */
 
-static bool queue_id_ok(const char *qid)
+bool store_queue_id_ok(const char *qid)
 {
 	size_t len = qid ? strnlen(qid, QUEUE_ID_LEN + 1) : 0;
 
-	return len > 0 && len <= QUEUE_ID_LEN && text_ok(qid);
+	return len > 0 && len <= QUEUE_ID_LEN && store_text_ok(qid);
 }
 
 int store_messages_commit(struct store *st, const struct store_message *const *msgs, size_t n)
@@ -430,12 +432,12 @@ int store_messages_commit(struct store *st, const struct store_message *const *m
 	if (n == 0)
 		return STORE_OK;
 	if (!msgs)
-		return invalid(st, "no messages");
+		return store_invalid(st, "no messages");
 	for (size_t i = 0; i < n; i++) {
 		const struct store_message *m = msgs[i];
 
-		if (!m || !queue_id_ok(m->queue_id) || !m->sender || m->nrcpts == 0 || !m->rcpts ||
-		    (m->len && !m->data)) {
+		if (!m || !store_queue_id_ok(m->queue_id) || !m->sender || m->nrcpts == 0 ||
+		    !m->rcpts || (m->len && !m->data)) {
 			store_set_error(
 			    st, "message %zu: missing queue id, sender, recipients or data", i);
 			return STORE_INVALID;
@@ -443,6 +445,22 @@ int store_messages_commit(struct store *st, const struct store_message *const *m
 		for (size_t j = 0; j < m->nrcpts; j++) {
 			if (!m->rcpts[j].address || !m->rcpts[j].address[0]) {
 				store_set_error(st, "message %s: empty recipient", m->queue_id);
+				return STORE_INVALID;
+			}
+			if (m->rcpts[j].quarantine_until > 0 &&
+			    (!m->quarantine || (m->quarantine->len && !m->quarantine->data))) {
+				store_set_error(st,
+						"message %s: quarantined recipient without a copy",
+						m->queue_id);
+				return STORE_INVALID;
+			}
+			if (m->rcpts[j].quarantine_until <= 0 && m->rcpts[j].tagged &&
+			    (!store_queue_id_ok(m->tagged_queue_id) ||
+			     !strcmp(m->tagged_queue_id, m->queue_id) ||
+			     (m->tagged_len && !m->tagged_data))) {
+				store_set_error(
+				    st, "message %s: tagged recipient without a tagged copy",
+				    m->queue_id);
 				return STORE_INVALID;
 			}
 		}
@@ -475,7 +493,7 @@ int store_queue_record(struct store *st, const struct store_outcome *o, size_t n
 	if (n == 0)
 		return STORE_OK;
 	if (!o)
-		return invalid(st, "no outcomes");
+		return store_invalid(st, "no outcomes");
 	for (size_t i = 0; i < n; i++) {
 		if (o[i].kind != STORE_DELIVERED && o[i].kind != STORE_DEFERRED &&
 		    o[i].kind != STORE_BOUNCED) {
@@ -489,36 +507,36 @@ int store_queue_record(struct store *st, const struct store_outcome *o, size_t n
 int store_queue_release(struct store *st, const char *owner)
 {
 	if (!owner)
-		return invalid(st, "no owner");
+		return store_invalid(st, "no owner");
 	return st->ops->queue_release(st, owner);
 }
 
 int store_queue_release_node(struct store *st, const char *node)
 {
 	if (!node || !*node)
-		return invalid(st, "no node");
+		return store_invalid(st, "no node");
 	return st->ops->queue_release_node(st, node);
 }
 
 int store_queue_list(struct store *st, const char *queue_id, store_queue_cb cb, void *arg)
 {
-	if (!cb || (queue_id && !queue_id_ok(queue_id)))
-		return invalid(st, "malformed queue id");
+	if (!cb || (queue_id && !store_queue_id_ok(queue_id)))
+		return store_invalid(st, "malformed queue id");
 	return st->ops->queue_list(st, queue_id, cb, arg);
 }
 
 int store_queue_retry(struct store *st, const char *queue_id, int64_t now, size_t *n)
 {
 	*n = 0;
-	if (queue_id && !queue_id_ok(queue_id))
-		return invalid(st, "malformed queue id");
+	if (queue_id && !store_queue_id_ok(queue_id))
+		return store_invalid(st, "malformed queue id");
 	return st->ops->queue_retry(st, queue_id, now, n);
 }
 
 int store_queue_delete(struct store *st, const char *queue_id)
 {
-	if (!queue_id_ok(queue_id))
-		return invalid(st, "malformed queue id");
+	if (!store_queue_id_ok(queue_id))
+		return store_invalid(st, "malformed queue id");
 	return st->ops->queue_delete(st, queue_id);
 }
 
@@ -544,6 +562,6 @@ int store_log_search(struct store *st, const struct store_log_query *q, store_lo
 	struct store_log_query all = {0};
 
 	if (!cb)
-		return invalid(st, "no callback");
+		return store_invalid(st, "no callback");
 	return st->ops->log_search(st, q ? q : &all, cb, arg);
 }

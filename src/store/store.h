@@ -48,7 +48,7 @@ enum store_rc {
 #define STORE_ADDR_LEN 512 /* local@domain, UTF-8 */
 #define STORE_REPLY_LEN 512
 #define STORE_MAX_ROUTES 8
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 9
 
 struct store;
 
@@ -147,7 +147,12 @@ enum store_msg_flags {
 struct store_msg_rcpt {
 	const char *address; /* as given in RCPT TO (domain lower-cased) */
 	int64_t mailbox_id;  /* 0 for recipients outside hosted domains (DSNs) */
+	bool tagged;	     /* gets the tagged copy (tagged_data) */
+	/* > 0: held in the quarantine until then instead of queued */
+	int64_t quarantine_until;
 };
+
+struct store_quarantine_info;
 
 /* One accepted message, ready to commit. data is the complete message as
  * it will be delivered (our trace headers included), CRLF line endings,
@@ -164,11 +169,20 @@ struct store_message {
 	size_t nrcpts;
 	const void *data;
 	size_t len;
+	/* the copy for tagged recipients, queued as its own message */
+	char tagged_queue_id[QUEUE_ID_LEN + 1];
+	const void *tagged_data;
+	size_t tagged_len;
+	/* for quarantined recipients (store_quarantine.h) */
+	const struct store_quarantine_info *quarantine;
 };
 
 /* Commits msgs[0..n) in one transaction and one fsync (group commit): the
  * message, its recipients (state queued, due now) and a "received" log row
- * per recipient. All or nothing: on any error none of them is stored. */
+ * per recipient. Tagged recipients are queued with the tagged copy under
+ * tagged_queue_id; quarantined ones go to the quarantine with
+ * quarantine->data ("quarantined" log row). All or nothing: on any error
+ * none of them is stored. */
 int store_messages_commit(struct store *st, const struct store_message *const *msgs,
 			  size_t n) MXG_WUR;
 

@@ -24,6 +24,12 @@
 #include <math.h>
 
 #include "store/store.h"
+#include "store/store_bayes.h"
+#include "store/store_dkim.h"
+#include "store/store_dmarc.h"
+#include "store/store_policy.h"
+#include "store/store_quarantine.h"
+#include "store/store_rel.h"
 
 #define STORE_ERR_LEN 512
 
@@ -75,6 +81,14 @@ struct store_ops {
 	int (*log_add)(struct store *st, const struct store_log_entry *e);
 	int (*log_search)(struct store *st, const struct store_log_query *q, store_log_cb cb,
 			  void *arg);
+
+	/* features: each table is defined in the feature's header */
+	const struct store_policy_ops *policy;
+	const struct store_quarantine_ops *quarantine;
+	const struct store_bayes_ops *bayes;
+	const struct store_rel_ops *rel;
+	const struct store_dkim_ops *dkim;
+	const struct store_dmarc_ops *dmarc;
 };
 
 /* The common head every backend connection starts with. */
@@ -82,6 +96,17 @@ struct store {
 	const struct store_ops *ops;
 	char err[STORE_ERR_LEN];
 };
+
+/* Input rules shared by every public function (store.c): each returns
+ * STORE_OK or STORE_INVALID with the error set. */
+int store_invalid(struct store *st, const char *why);
+bool store_text_ok(const char *s);
+bool store_queue_id_ok(const char *qid);
+int store_account_ok(struct store *st, const char *account);
+/* A domain, checked and lower-cased into out. */
+int store_norm_domain(struct store *st, const char *domain, char *out, size_t outlen);
+/* An address, checked and rebuilt as local@domain (domain lower-cased). */
+int store_norm_addr(struct store *st, const char *address, char *out, size_t outlen);
 
 /* Records a description of the last error for store_last_error(). */
 void store_set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

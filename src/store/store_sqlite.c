@@ -31,7 +31,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "store/store_private.h"
+#include "store/store_sqlite_private.h"
 
 /* Migration n brings the schema from version n-1 to n. Never edit one that
  * has shipped: append a new one and bump STORE_SCHEMA_VERSION. */
@@ -125,6 +125,13 @@ static const struct {
 	" updated_at INTEGER NOT NULL,"
 	" action INTEGER NOT NULL DEFAULT 0,"
 	" note TEXT NOT NULL DEFAULT '');"},
+    /* 4..9: issues 6 and 7; each feature's schema is in its own file */
+    {4, sq_schema_policy},
+    {5, sq_schema_quarantine},
+    {6, sq_schema_bayes},
+    {7, sq_schema_rel},
+    {8, sq_schema_dkim},
+    {9, sq_schema_dmarc},
 };
 
 /* The version a message row's body and columns are written in. */
@@ -206,6 +213,8 @@ enum sq_id {
 	" JOIN domains d ON d.id = a.domain_id JOIN mailboxes tm ON tm.id = a.mailbox_id"          \
 	" JOIN domains td ON td.id = tm.domain_id WHERE ?1 IS NULL OR d.name = ?1"                 \
 	" ORDER BY 3, 2"
+
+_Static_assert(Q_COUNT <= SQ_CORE_STMT_MAX, "raise SQ_CORE_STMT_MAX");
 
 static const char *const sq_sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -305,21 +314,8 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_LOG_SEARCH_QID] = LOG_COLS "queue_id = ?1" LOG_FILTER,
 };
 
-struct sq {
-	struct store base; /* first: a struct store * is a struct sq * */
-	sqlite3 *db;
-	sqlite3_stmt *stmt[Q_COUNT];
-	int64_t busy_timeout_us;
-	int64_t busy_since_us; /* when the current wait for a lock began */
-};
-
-static struct sq *to_sq(struct store *st)
-{
-	return (struct sq *)st;
-}
-
 /* Records SQLite's view of the failure of what; returns the store code. */
-static int sq_fail(struct sq *s, int rc, const char *what)
+int sq_fail(struct sq *s, int rc, const char *what)
 {
 	store_set_error(&s->base, "%s: %s (sqlite %d)", what, sqlite3_errmsg(s->db), rc);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT)
@@ -353,9 +349,45 @@ static sqlite3_stmt *stmt_get(struct sq *s, enum sq_id id)
 	return stmt;
 }
 
+sqlite3_stmt *sq_xstmt(struct sq *s, enum sq_feature f, int id, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((unsigned)f >= SQF_COUNT || id < 0 || id >= SQ_FEATURE_STMT_MAX) {
+		store_set_error(&s->base, "statement %d/%d out of range", (int)f, id);
+		return NULL;
+	}
+	if (!(stmt = s->xstmt[f][id])) {
+		rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+		if (rc != SQLITE_OK) {
+			sq_fail(s, rc, "prepare");
+			return NULL;
+		}
+		s->xstmt[f][id] = stmt;
+		return stmt;
+	}
+	if (sqlite3_stmt_busy(stmt)) {
+		store_set_error(&s->base, "statement %d/%d re-entered from a callback", (int)f, id);
+		return NULL;
+	}
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return stmt;
+}
+
+void sq_xstmt_close(struct sq *s)
+{
+	for (size_t f = 0; f < SQF_COUNT; f++)
+		for (size_t i = 0; i < SQ_FEATURE_STMT_MAX; i++) {
+			sqlite3_finalize(s->xstmt[f][i]);
+			s->xstmt[f][i] = NULL;
+		}
+}
+
 /* Steps stmt: 1 for a row, 0 when done (the statement is then reset),
  * else a negative store code with the statement reset. */
-static int step(struct sq *s, sqlite3_stmt *stmt, const char *what)
+int sq_step(struct sq *s, sqlite3_stmt *stmt, const char *what)
 {
 	int rc = sqlite3_step(stmt);
 
@@ -371,9 +403,9 @@ static int step(struct sq *s, sqlite3_stmt *stmt, const char *what)
 }
 
 /* Runs a statement that returns no rows (or whose rows are ignored). */
-static int exec_stmt(struct sq *s, sqlite3_stmt *stmt, const char *what)
+int sq_exec(struct sq *s, sqlite3_stmt *stmt, const char *what)
 {
-	int rc = step(s, stmt, what);
+	int rc = sq_step(s, stmt, what);
 
 	if (rc > 0) {
 		sqlite3_reset(stmt);
@@ -386,15 +418,15 @@ static int run(struct sq *s, enum sq_id id, const char *what)
 {
 	sqlite3_stmt *stmt = stmt_get(s, id);
 
-	return stmt ? exec_stmt(s, stmt, what) : STORE_TEMPFAIL;
+	return stmt ? sq_exec(s, stmt, what) : STORE_TEMPFAIL;
 }
 
-static int tx_begin(struct sq *s)
+int sq_tx_begin(struct sq *s)
 {
 	return run(s, Q_BEGIN, "begin");
 }
 
-static int tx_commit(struct sq *s)
+int sq_tx_commit(struct sq *s)
 {
 	return run(s, Q_COMMIT, "commit");
 }
@@ -402,7 +434,7 @@ static int tx_commit(struct sq *s)
 /* Rolls back if a transaction is open (SQLite may have rolled back on its
  * own after SQLITE_FULL or SQLITE_IOERR). The error text of the failure
  * that got us here is kept. */
-static void tx_rollback(struct sq *s)
+void sq_tx_rollback(struct sq *s)
 {
 	char saved[STORE_ERR_LEN];
 
@@ -415,21 +447,21 @@ static void tx_rollback(struct sq *s)
 }
 
 /* Ends a write transaction: COMMIT on success, ROLLBACK otherwise. */
-static int tx_end(struct sq *s, int rc)
+int sq_tx_end(struct sq *s, int rc)
 {
 	if (rc == STORE_OK)
-		rc = tx_commit(s);
+		rc = sq_tx_commit(s);
 	if (rc != STORE_OK)
-		tx_rollback(s);
+		sq_tx_rollback(s);
 	return rc;
 }
 
-static int bind_text(sqlite3_stmt *stmt, int i, const char *v)
+int sq_bind_text(sqlite3_stmt *stmt, int i, const char *v)
 {
 	return v ? sqlite3_bind_text(stmt, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(stmt, i);
 }
 
-static const char *col_text(sqlite3_stmt *stmt, int i)
+const char *sq_col_text(sqlite3_stmt *stmt, int i)
 {
 	const unsigned char *t = sqlite3_column_text(stmt, i);
 
@@ -438,9 +470,9 @@ static const char *col_text(sqlite3_stmt *stmt, int i)
 
 /* Copies a column into a fixed buffer, truncating (stored values were
  * checked on the way in, so this only bites on rows from elsewhere). */
-static void col_copy(sqlite3_stmt *stmt, int i, char *dst, size_t dstlen)
+void sq_col_copy(sqlite3_stmt *stmt, int i, char *dst, size_t dstlen)
 {
-	(void)str_copy(dst, dstlen, col_text(stmt, i));
+	(void)str_copy(dst, dstlen, sq_col_text(stmt, i));
 }
 
 /* Looks up one integer with a one-parameter text query: 0 and *id set,
@@ -452,8 +484,8 @@ static int lookup_id(struct sq *s, enum sq_id id, const char *key, int64_t *out)
 
 	if (!stmt)
 		return STORE_TEMPFAIL;
-	bind_text(stmt, 1, key);
-	rc = step(s, stmt, "lookup");
+	sq_bind_text(stmt, 1, key);
+	rc = sq_step(s, stmt, "lookup");
 	if (rc <= 0)
 		return rc < 0 ? rc : STORE_NOTFOUND;
 	*out = sqlite3_column_int64(stmt, 0);
@@ -469,6 +501,7 @@ static void sq_close(struct store *st)
 
 	for (size_t i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
+	sq_xstmt_close(s);
 	sqlite3_close_v2(s->db);
 	free(s);
 }
@@ -534,7 +567,7 @@ static int sq_migrate(struct store *st)
 		sqlite3_stmt *ins;
 		int v;
 
-		if ((rc = tx_begin(s)))
+		if ((rc = sq_tx_begin(s)))
 			return rc;
 		/* Read the version inside the write lock: two processes may
 		 * start at once, only one applies each step. */
@@ -551,7 +584,7 @@ static int sq_migrate(struct store *st)
 			goto fail;
 		}
 		if (v >= migrations[i].version) {
-			tx_rollback(s);
+			sq_tx_rollback(s);
 			continue;
 		}
 		rc = sqlite3_exec(s->db, migrations[i].sql, NULL, NULL, &msg);
@@ -568,14 +601,14 @@ static int sq_migrate(struct store *st)
 		}
 		sqlite3_bind_int(ins, 1, migrations[i].version);
 		sqlite3_bind_int64(ins, 2, time_now());
-		if ((rc = exec_stmt(s, ins, "migrate")) < 0)
+		if ((rc = sq_exec(s, ins, "migrate")) < 0)
 			goto fail;
-		if ((rc = tx_commit(s)) < 0)
+		if ((rc = sq_tx_commit(s)) < 0)
 			goto fail;
 	}
 	return STORE_OK;
 fail:
-	tx_rollback(s);
+	sq_tx_rollback(s);
 	return rc;
 }
 
@@ -593,9 +626,9 @@ static int account_ensure(struct sq *s, const char *account, int64_t *id)
 
 	if (!stmt)
 		return STORE_TEMPFAIL;
-	bind_text(stmt, 1, account);
+	sq_bind_text(stmt, 1, account);
 	sqlite3_bind_int64(stmt, 2, time_now());
-	if ((rc = exec_stmt(s, stmt, "account add")))
+	if ((rc = sq_exec(s, stmt, "account add")))
 		return rc;
 	rc = lookup_id(s, Q_ACCOUNT_ID, account, id);
 	if (rc == STORE_NOTFOUND) {
@@ -611,10 +644,10 @@ static int sq_account_ensure(struct store *st, const char *account, int64_t *id)
 	int64_t tmp;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	rc = account_ensure(s, account, id ? id : &tmp);
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 static int sq_domain_add(struct store *st, const char *account, const char *domain)
@@ -624,7 +657,7 @@ static int sq_domain_add(struct store *st, const char *account, const char *doma
 	int64_t acc;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if ((rc = account_ensure(s, account, &acc)))
 		goto out;
@@ -632,14 +665,14 @@ static int sq_domain_add(struct store *st, const char *account, const char *doma
 		rc = STORE_TEMPFAIL;
 		goto out;
 	}
-	bind_text(stmt, 1, domain);
+	sq_bind_text(stmt, 1, domain);
 	sqlite3_bind_int64(stmt, 2, acc);
 	sqlite3_bind_int64(stmt, 3, time_now());
-	rc = exec_stmt(s, stmt, "domain add");
+	rc = sq_exec(s, stmt, "domain add");
 	if (rc == STORE_EXISTS)
 		store_set_error(st, "domain %s exists", domain);
 out:
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 /* The id of a hosted domain inside a transaction, with a clear error. */
@@ -659,7 +692,7 @@ static int sq_domain_remove(struct store *st, const char *domain)
 	int64_t id;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if ((rc = domain_id(s, domain, &id)))
 		goto out;
@@ -669,18 +702,18 @@ static int sq_domain_remove(struct store *st, const char *domain)
 		goto out;
 	}
 	sqlite3_bind_int64(stmt, 1, id);
-	if ((rc = exec_stmt(s, stmt, "domain remove")))
+	if ((rc = sq_exec(s, stmt, "domain remove")))
 		goto out;
 	if (!(stmt = stmt_get(s, Q_DOMAIN_DELETE))) {
 		rc = STORE_TEMPFAIL;
 		goto out;
 	}
 	sqlite3_bind_int64(stmt, 1, id);
-	rc = exec_stmt(s, stmt, "domain remove");
+	rc = sq_exec(s, stmt, "domain remove");
 	if (rc == STORE_EXISTS) /* a foreign key still points at it */
 		rc = STORE_TEMPFAIL;
 out:
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 /* Fills d from a Q_DOMAIN_GET / Q_DOMAIN_LIST row, then its routes. */
@@ -691,22 +724,22 @@ static int domain_fill(struct sq *s, sqlite3_stmt *row, struct store_domain *d)
 
 	memset(d, 0, sizeof(*d));
 	d->id = sqlite3_column_int64(row, 0);
-	col_copy(row, 1, d->name, sizeof(d->name));
-	col_copy(row, 2, d->account, sizeof(d->account));
+	sq_col_copy(row, 1, d->name, sizeof(d->name));
+	sq_col_copy(row, 2, d->account, sizeof(d->account));
 	if (sqlite3_column_type(row, 3) != SQLITE_NULL &&
-	    str_fmt(d->catchall, sizeof(d->catchall), "%s@%s", col_text(row, 3), d->name) < 0)
+	    str_fmt(d->catchall, sizeof(d->catchall), "%s@%s", sq_col_text(row, 3), d->name) < 0)
 		d->catchall[0] = '\0';
 	d->require_tls = sqlite3_column_int(row, 4) != 0;
 	if (!(stmt = stmt_get(s, Q_ROUTES)))
 		return STORE_TEMPFAIL;
 	sqlite3_bind_int64(stmt, 1, d->id);
-	while ((rc = step(s, stmt, "routes")) > 0) {
+	while ((rc = sq_step(s, stmt, "routes")) > 0) {
 		struct store_route *r;
 
 		if (d->nroutes == STORE_MAX_ROUTES)
 			continue;
 		r = &d->routes[d->nroutes++];
-		col_copy(stmt, 0, r->host, sizeof(r->host));
+		sq_col_copy(stmt, 0, r->host, sizeof(r->host));
 		r->port = (uint16_t)sqlite3_column_int(stmt, 1);
 	}
 	sqlite3_reset(stmt);
@@ -721,8 +754,8 @@ static int sq_domain_get(struct store *st, const char *domain, struct store_doma
 
 	if (!stmt)
 		return STORE_TEMPFAIL;
-	bind_text(stmt, 1, domain);
-	rc = step(s, stmt, "domain get");
+	sq_bind_text(stmt, 1, domain);
+	rc = sq_step(s, stmt, "domain get");
 	if (rc <= 0) {
 		if (rc == 0)
 			store_set_error(st, "no such domain: %s", domain);
@@ -742,7 +775,7 @@ static int sq_domain_list(struct store *st, store_domain_cb cb, void *arg)
 
 	if (!stmt)
 		return STORE_TEMPFAIL;
-	while ((rc = step(s, stmt, "domain list")) > 0) {
+	while ((rc = sq_step(s, stmt, "domain list")) > 0) {
 		int cbrc;
 
 		if ((rc = domain_fill(s, stmt, &d)))
@@ -764,7 +797,7 @@ static int sq_domain_set_routes(struct store *st, const char *domain,
 	int64_t id;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if ((rc = domain_id(s, domain, &id)))
 		goto out;
@@ -773,7 +806,7 @@ static int sq_domain_set_routes(struct store *st, const char *domain,
 		goto out;
 	}
 	sqlite3_bind_int64(stmt, 1, id);
-	if ((rc = exec_stmt(s, stmt, "routes")))
+	if ((rc = sq_exec(s, stmt, "routes")))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (!(stmt = stmt_get(s, Q_ROUTE_INSERT))) {
@@ -782,13 +815,13 @@ static int sq_domain_set_routes(struct store *st, const char *domain,
 		}
 		sqlite3_bind_int64(stmt, 1, id);
 		sqlite3_bind_int64(stmt, 2, (int64_t)i);
-		bind_text(stmt, 3, routes[i].host);
+		sq_bind_text(stmt, 3, routes[i].host);
 		sqlite3_bind_int(stmt, 4, routes[i].port);
-		if ((rc = exec_stmt(s, stmt, "routes")))
+		if ((rc = sq_exec(s, stmt, "routes")))
 			goto out;
 	}
 out:
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 /* Splits a normalised address into its local key and domain id. */
@@ -813,8 +846,8 @@ static int mailbox_find(struct sq *s, int64_t dom_id, const char *key, int64_t *
 	if (!stmt)
 		return STORE_TEMPFAIL;
 	sqlite3_bind_int64(stmt, 1, dom_id);
-	bind_text(stmt, 2, key);
-	rc = step(s, stmt, "mailbox find");
+	sq_bind_text(stmt, 2, key);
+	rc = sq_step(s, stmt, "mailbox find");
 	if (rc <= 0)
 		return rc < 0 ? rc : STORE_NOTFOUND;
 	*id = sqlite3_column_int64(stmt, 0);
@@ -830,8 +863,8 @@ static int alias_find(struct sq *s, int64_t dom_id, const char *key, int64_t *id
 	if (!stmt)
 		return STORE_TEMPFAIL;
 	sqlite3_bind_int64(stmt, 1, dom_id);
-	bind_text(stmt, 2, key);
-	rc = step(s, stmt, "alias find");
+	sq_bind_text(stmt, 2, key);
+	rc = sq_step(s, stmt, "alias find");
 	if (rc <= 0)
 		return rc < 0 ? rc : STORE_NOTFOUND;
 	*id = sqlite3_column_int64(stmt, 0);
@@ -845,21 +878,21 @@ static int sq_domain_set_require_tls(struct store *st, const char *domain, bool 
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if (!(stmt = stmt_get(s, Q_DOMAIN_SET_REQUIRE_TLS))) {
 		rc = STORE_TEMPFAIL;
 		goto out;
 	}
-	bind_text(stmt, 1, domain);
+	sq_bind_text(stmt, 1, domain);
 	sqlite3_bind_int(stmt, 2, on ? 1 : 0);
-	rc = exec_stmt(s, stmt, "domain require-tls");
+	rc = sq_exec(s, stmt, "domain require-tls");
 	if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
 		store_set_error(st, "no such domain: %s", domain);
 		rc = STORE_NOTFOUND;
 	}
 out:
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 static int sq_domain_set_catchall(struct store *st, const char *domain, const char *mailbox)
@@ -870,7 +903,7 @@ static int sq_domain_set_catchall(struct store *st, const char *domain, const ch
 	int64_t id, mb_dom, mb = 0;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if ((rc = domain_id(s, domain, &id)))
 		goto out;
@@ -899,9 +932,9 @@ static int sq_domain_set_catchall(struct store *st, const char *domain, const ch
 		sqlite3_bind_int64(stmt, 2, mb);
 	else
 		sqlite3_bind_null(stmt, 2);
-	rc = exec_stmt(s, stmt, "catch-all");
+	rc = sq_exec(s, stmt, "catch-all");
 out:
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 static int sq_mailbox_add(struct store *st, const char *address)
@@ -912,7 +945,7 @@ static int sq_mailbox_add(struct store *st, const char *address)
 	int64_t dom, other;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if ((rc = addr_parts(s, address, local, sizeof(local), key, sizeof(key), &dom)))
 		goto out;
@@ -930,14 +963,14 @@ static int sq_mailbox_add(struct store *st, const char *address)
 		goto out;
 	}
 	sqlite3_bind_int64(stmt, 1, dom);
-	bind_text(stmt, 2, local);
-	bind_text(stmt, 3, key);
+	sq_bind_text(stmt, 2, local);
+	sq_bind_text(stmt, 3, key);
 	sqlite3_bind_int64(stmt, 4, time_now());
-	rc = exec_stmt(s, stmt, "mailbox add");
+	rc = sq_exec(s, stmt, "mailbox add");
 	if (rc == STORE_EXISTS)
 		store_set_error(st, "mailbox %s exists", address);
 out:
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 /* Deletes the mailbox or alias named address (which: Q_MAILBOX_DELETE or
@@ -949,7 +982,7 @@ static int remove_name(struct sq *s, const char *address, enum sq_id which)
 	int64_t dom, id;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if ((rc = addr_parts(s, address, local, sizeof(local), key, sizeof(key), &dom)))
 		goto out;
@@ -966,9 +999,9 @@ static int remove_name(struct sq *s, const char *address, enum sq_id which)
 		goto out;
 	}
 	sqlite3_bind_int64(stmt, 1, id);
-	rc = exec_stmt(s, stmt, "remove");
+	rc = sq_exec(s, stmt, "remove");
 out:
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 static int sq_mailbox_remove(struct store *st, const char *address)
@@ -995,17 +1028,17 @@ static int sq_mailbox_list(struct store *st, const char *domain, store_mailbox_c
 	 * one. */
 	if (!(stmt = stmt_get(s, domain ? Q_MAILBOX_LIST : Q_MAILBOX_LIST_ALL)))
 		return STORE_TEMPFAIL;
-	bind_text(stmt, 1, domain);
-	while ((rc = step(s, stmt, "mailbox list")) > 0) {
+	sq_bind_text(stmt, 1, domain);
+	while ((rc = sq_step(s, stmt, "mailbox list")) > 0) {
 		int cbrc;
 
 		memset(&m, 0, sizeof(m));
 		m.id = sqlite3_column_int64(stmt, 0);
-		(void)str_fmt(m.address, sizeof(m.address), "%s@%s", col_text(stmt, 1),
-			      col_text(stmt, 2));
+		(void)str_fmt(m.address, sizeof(m.address), "%s@%s", sq_col_text(stmt, 1),
+			      sq_col_text(stmt, 2));
 		if (sqlite3_column_type(stmt, 3) != SQLITE_NULL)
-			(void)str_fmt(m.target, sizeof(m.target), "%s@%s", col_text(stmt, 3),
-				      col_text(stmt, 4));
+			(void)str_fmt(m.target, sizeof(m.target), "%s@%s", sq_col_text(stmt, 3),
+				      sq_col_text(stmt, 4));
 		if ((cbrc = cb(&m, arg))) {
 			rc = store_cb_result(cbrc);
 			break;
@@ -1024,7 +1057,7 @@ static int sq_alias_add(struct store *st, const char *alias, const char *mailbox
 	int64_t dom, mdom, mb, other;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if ((rc = addr_parts(s, mailbox, mlocal, sizeof(mlocal), mkey, sizeof(mkey), &mdom)))
 		goto out;
@@ -1048,15 +1081,15 @@ static int sq_alias_add(struct store *st, const char *alias, const char *mailbox
 		goto out;
 	}
 	sqlite3_bind_int64(stmt, 1, dom);
-	bind_text(stmt, 2, local);
-	bind_text(stmt, 3, key);
+	sq_bind_text(stmt, 2, local);
+	sq_bind_text(stmt, 3, key);
 	sqlite3_bind_int64(stmt, 4, mb);
 	sqlite3_bind_int64(stmt, 5, time_now());
-	rc = exec_stmt(s, stmt, "alias add");
+	rc = sq_exec(s, stmt, "alias add");
 	if (rc == STORE_EXISTS)
 		store_set_error(st, "alias %s exists", alias);
 out:
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 /* Sets out to LOCAL with the mailbox of row columns (id_col, local_col)
@@ -1066,7 +1099,8 @@ static void rcpt_local(struct store_rcpt *out, sqlite3_stmt *row, int id_col, in
 {
 	out->cls = STORE_RCPT_LOCAL;
 	out->mailbox_id = sqlite3_column_int64(row, id_col);
-	(void)str_fmt(out->mailbox, sizeof(out->mailbox), "%s@%s", col_text(row, local_col), dom);
+	(void)str_fmt(out->mailbox, sizeof(out->mailbox), "%s@%s", sq_col_text(row, local_col),
+		      dom);
 }
 
 /* Exact mailbox, then alias, then catch-all; UNKNOWN_MAILBOX for a hosted
@@ -1083,8 +1117,8 @@ static int sq_rcpt_lookup(struct store *st, const char *address, struct store_rc
 		return rc;
 	if (!(ds = stmt_get(s, Q_DOMAIN_LOOKUP)))
 		return STORE_TEMPFAIL;
-	bind_text(ds, 1, dom);
-	rc = step(s, ds, "rcpt lookup");
+	sq_bind_text(ds, 1, dom);
+	rc = sq_step(s, ds, "rcpt lookup");
 	if (rc <= 0) {
 		if (rc == 0)
 			out->cls = STORE_RCPT_FOREIGN_DOMAIN;
@@ -1098,8 +1132,8 @@ static int sq_rcpt_lookup(struct store *st, const char *address, struct store_rc
 		goto out;
 	}
 	sqlite3_bind_int64(stmt, 1, out->domain_id);
-	bind_text(stmt, 2, key);
-	if ((rc = step(s, stmt, "rcpt lookup")) > 0) {
+	sq_bind_text(stmt, 2, key);
+	if ((rc = sq_step(s, stmt, "rcpt lookup")) > 0) {
 		rcpt_local(out, stmt, 0, 1, dom);
 		sqlite3_reset(stmt);
 		rc = STORE_OK;
@@ -1113,11 +1147,11 @@ static int sq_rcpt_lookup(struct store *st, const char *address, struct store_rc
 		goto out;
 	}
 	sqlite3_bind_int64(stmt, 1, out->domain_id);
-	bind_text(stmt, 2, key);
-	if ((rc = step(s, stmt, "rcpt lookup")) > 0) {
+	sq_bind_text(stmt, 2, key);
+	if ((rc = sq_step(s, stmt, "rcpt lookup")) > 0) {
 		char tdom[STORE_DOMAIN_LEN];
 
-		col_copy(stmt, 3, tdom, sizeof(tdom));
+		sq_col_copy(stmt, 3, tdom, sizeof(tdom));
 		rcpt_local(out, stmt, 1, 2, tdom);
 		sqlite3_reset(stmt);
 		rc = STORE_OK;
@@ -1138,73 +1172,122 @@ out:
 
 /* ---- queue ------------------------------------------------------------ */
 
-static int log_insert(struct sq *s, int64_t ts, const char *qid, const char *event,
-		      const char *sender, const char *rcpt, const char *detail)
+int sq_log_insert(struct sq *s, int64_t ts, const char *qid, const char *event, const char *sender,
+		  const char *rcpt, const char *detail)
 {
 	sqlite3_stmt *stmt = stmt_get(s, Q_LOG_INSERT);
 
 	if (!stmt)
 		return STORE_TEMPFAIL;
 	sqlite3_bind_int64(stmt, 1, ts);
-	bind_text(stmt, 2, qid ? qid : "");
-	bind_text(stmt, 3, event);
-	bind_text(stmt, 4, sender ? sender : "");
-	bind_text(stmt, 5, rcpt ? rcpt : "");
-	bind_text(stmt, 6, detail ? detail : "");
-	return exec_stmt(s, stmt, "log");
+	sq_bind_text(stmt, 2, qid ? qid : "");
+	sq_bind_text(stmt, 3, event);
+	sq_bind_text(stmt, 4, sender ? sender : "");
+	sq_bind_text(stmt, 5, rcpt ? rcpt : "");
+	sq_bind_text(stmt, 6, detail ? detail : "");
+	return sq_exec(s, stmt, "log");
 }
 
-static int commit_one(struct sq *s, const struct store_message *m, int64_t now)
+int sq_message_insert(struct sq *s, const struct store_message *m, const char *queue_id,
+		      const void *data, size_t len, int64_t *id)
 {
-	char addr[STORE_ADDR_LEN], detail[STORE_REPLY_LEN];
 	sqlite3_stmt *stmt;
-	int64_t id;
 	int rc;
 
 	if (!(stmt = stmt_get(s, Q_MSG_INSERT)))
 		return STORE_TEMPFAIL;
-	bind_text(stmt, 1, m->queue_id);
-	bind_text(stmt, 2, m->sender);
-	bind_text(stmt, 3, m->client_addr ? m->client_addr : "");
-	bind_text(stmt, 4, m->helo ? m->helo : "");
+	sq_bind_text(stmt, 1, queue_id);
+	sq_bind_text(stmt, 2, m->sender);
+	sq_bind_text(stmt, 3, m->client_addr ? m->client_addr : "");
+	sq_bind_text(stmt, 4, m->helo ? m->helo : "");
 	sqlite3_bind_int64(stmt, 5, m->received_at);
 	sqlite3_bind_int64(stmt, 6, (int64_t)m->flags);
-	sqlite3_bind_int64(stmt, 7, (int64_t)m->len);
-	sqlite3_bind_blob64(stmt, 8, m->len ? m->data : "", m->len, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 7, (int64_t)len);
+	sqlite3_bind_blob64(stmt, 8, len ? data : "", len, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 9, MSG_FORMAT_VERSION);
-	if ((rc = exec_stmt(s, stmt, "message insert"))) {
+	if ((rc = sq_exec(s, stmt, "message insert"))) {
 		if (rc == STORE_EXISTS)
-			store_set_error(&s->base, "queue id %s already stored", m->queue_id);
+			store_set_error(&s->base, "queue id %s already stored", queue_id);
 		return rc;
 	}
-	id = sqlite3_last_insert_rowid(s->db);
-	snprintf(detail, sizeof(detail), "size=%zu client=%s helo=%s%s%s", m->len,
-		 m->client_addr ? m->client_addr : "", m->helo ? m->helo : "",
-		 m->tls && m->tls[0] ? " tls=" : "", m->tls && m->tls[0] ? m->tls : "");
+	*id = sqlite3_last_insert_rowid(s->db);
+	return STORE_OK;
+}
+
+int sq_rcpt_insert(struct sq *s, int64_t message_id, const char *address, int64_t mailbox_id,
+		   int64_t now)
+{
+	sqlite3_stmt *stmt = stmt_get(s, Q_RCPT_INSERT);
+
+	if (!stmt)
+		return STORE_TEMPFAIL;
+	sqlite3_bind_int64(stmt, 1, message_id);
+	sq_bind_text(stmt, 2, address);
+	if (mailbox_id > 0)
+		sqlite3_bind_int64(stmt, 3, mailbox_id);
+	else
+		sqlite3_bind_null(stmt, 3);
+	sqlite3_bind_int64(stmt, 4, now);
+	return sq_exec(s, stmt, "recipient insert");
+}
+
+void sq_addr_fold(const char *address, char *out, size_t outlen)
+{
+	const char *at;
+
+	/* The domain part lower-cased, as everywhere in the store. */
+	(void)str_copy(out, outlen, address);
+	if ((at = strrchr(out, '@')))
+		str_lower_ascii(out + (at - out));
+}
+
+/* Queues the recipients of m that get one copy (tagged or not). */
+static int commit_copy(struct sq *s, const struct store_message *m, bool tagged, int64_t now)
+{
+	const char *qid = tagged ? m->tagged_queue_id : m->queue_id;
+	char addr[STORE_ADDR_LEN], detail[STORE_REPLY_LEN];
+	int64_t id = 0;
+	int rc;
+
 	for (size_t j = 0; j < m->nrcpts; j++) {
 		const struct store_msg_rcpt *r = &m->rcpts[j];
-		const char *at;
 
-		/* The domain part lower-cased, as everywhere in the store. */
-		(void)str_copy(addr, sizeof(addr), r->address);
-		if ((at = strrchr(addr, '@')))
-			str_lower_ascii(addr + (at - addr));
-		if (!(stmt = stmt_get(s, Q_RCPT_INSERT)))
-			return STORE_TEMPFAIL;
-		sqlite3_bind_int64(stmt, 1, id);
-		bind_text(stmt, 2, addr);
-		if (r->mailbox_id > 0)
-			sqlite3_bind_int64(stmt, 3, r->mailbox_id);
-		else
-			sqlite3_bind_null(stmt, 3);
-		sqlite3_bind_int64(stmt, 4, now);
-		if ((rc = exec_stmt(s, stmt, "recipient insert")))
+		if (r->quarantine_until > 0 || r->tagged != tagged)
+			continue;
+		if (id == 0) {
+			if (tagged && !m->tagged_data) {
+				store_set_error(&s->base, "tagged recipient without a tagged copy");
+				return STORE_INVALID;
+			}
+			rc = tagged
+				 ? sq_message_insert(s, m, qid, m->tagged_data, m->tagged_len, &id)
+				 : sq_message_insert(s, m, qid, m->data, m->len, &id);
+			if (rc)
+				return rc;
+			snprintf(detail, sizeof(detail), "size=%zu client=%s helo=%s%s%s%s%s",
+				 tagged ? m->tagged_len : m->len,
+				 m->client_addr ? m->client_addr : "", m->helo ? m->helo : "",
+				 m->tls && m->tls[0] ? " tls=" : "",
+				 m->tls && m->tls[0] ? m->tls : "",
+				 tagged ? " tagged-copy-of=" : "", tagged ? m->queue_id : "");
+		}
+		sq_addr_fold(r->address, addr, sizeof(addr));
+		if ((rc = sq_rcpt_insert(s, id, addr, r->mailbox_id, now)))
 			return rc;
-		if ((rc = log_insert(s, m->received_at ? m->received_at : now, m->queue_id,
-				     "received", m->sender, addr, detail)))
+		if ((rc = sq_log_insert(s, m->received_at ? m->received_at : now, qid, "received",
+					m->sender, addr, detail)))
 			return rc;
 	}
 	return STORE_OK;
+}
+
+static int commit_one(struct sq *s, const struct store_message *m, int64_t now)
+{
+	int rc;
+
+	if ((rc = commit_copy(s, m, false, now)) || (rc = commit_copy(s, m, true, now)))
+		return rc;
+	return sq_quarantine_hold(s, m, now);
 }
 
 static int sq_messages_commit(struct store *st, const struct store_message *const *msgs, size_t n)
@@ -1213,11 +1296,11 @@ static int sq_messages_commit(struct store *st, const struct store_message *cons
 	int64_t now = time_now();
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	for (size_t i = 0; i < n && rc == STORE_OK; i++)
 		rc = commit_one(s, msgs[i], now);
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 static int sq_queue_claim(struct store *st, const char *owner, int64_t now, int64_t lease,
@@ -1228,7 +1311,7 @@ static int sq_queue_claim(struct store *st, const char *owner, int64_t now, int6
 	size_t got = 0;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if (!(stmt = stmt_get(s, Q_CLAIM_SELECT))) {
 		rc = STORE_TEMPFAIL;
@@ -1238,16 +1321,16 @@ static int sq_queue_claim(struct store *st, const char *owner, int64_t now, int6
 	sqlite3_bind_int64(stmt, 2, (int64_t)max);
 	/* Read all rows first, then lease them: no update under a live
 	 * cursor. */
-	while (got < max && (rc = step(s, stmt, "claim")) > 0) {
+	while (got < max && (rc = sq_step(s, stmt, "claim")) > 0) {
 		struct store_delivery *d = &out[got++];
 		char local[STORE_ADDR_LEN];
 
 		memset(d, 0, sizeof(*d));
 		d->rcpt_id = sqlite3_column_int64(stmt, 0);
 		d->message_id = sqlite3_column_int64(stmt, 1);
-		col_copy(stmt, 2, d->queue_id, sizeof(d->queue_id));
-		col_copy(stmt, 3, d->sender, sizeof(d->sender));
-		col_copy(stmt, 4, d->rcpt, sizeof(d->rcpt));
+		sq_col_copy(stmt, 2, d->queue_id, sizeof(d->queue_id));
+		sq_col_copy(stmt, 3, d->sender, sizeof(d->sender));
+		sq_col_copy(stmt, 4, d->rcpt, sizeof(d->rcpt));
 		if (store_addr_split(d->rcpt, local, sizeof(local), d->domain, sizeof(d->domain)))
 			d->domain[0] = '\0';
 		d->flags = (unsigned)sqlite3_column_int64(stmt, 5);
@@ -1265,14 +1348,14 @@ static int sq_queue_claim(struct store *st, const char *owner, int64_t now, int6
 			goto out;
 		}
 		sqlite3_bind_int64(stmt, 1, out[i].rcpt_id);
-		bind_text(stmt, 2, owner);
+		sq_bind_text(stmt, 2, owner);
 		sqlite3_bind_int64(stmt, 3, now + lease);
 		sqlite3_bind_int64(stmt, 4, now);
-		if ((rc = exec_stmt(s, stmt, "claim")))
+		if ((rc = sq_exec(s, stmt, "claim")))
 			goto out;
 	}
 out:
-	rc = tx_end(s, rc);
+	rc = sq_tx_end(s, rc);
 	*n = rc == STORE_OK ? got : 0;
 	return rc;
 }
@@ -1289,7 +1372,7 @@ static int sq_message_load(struct store *st, int64_t message_id, void **data, si
 	if (!stmt)
 		return STORE_TEMPFAIL;
 	sqlite3_bind_int64(stmt, 1, message_id);
-	rc = step(s, stmt, "message load");
+	rc = sq_step(s, stmt, "message load");
 	if (rc <= 0) {
 		if (rc == 0)
 			store_set_error(st, "no message %lld", (long long)message_id);
@@ -1338,16 +1421,16 @@ static int record_one(struct sq *s, const struct store_outcome *o, int64_t now, 
 	if (!(stmt = stmt_get(s, Q_RCPT_GET)))
 		return STORE_TEMPFAIL;
 	sqlite3_bind_int64(stmt, 1, o->rcpt_id);
-	if ((rc = step(s, stmt, "record")) <= 0)
+	if ((rc = sq_step(s, stmt, "record")) <= 0)
 		return rc; /* gone: nothing to record */
 	mid = sqlite3_column_int64(stmt, 0);
-	if (strcmp(col_text(stmt, 1), "queued") != 0) {
+	if (strcmp(sq_col_text(stmt, 1), "queued") != 0) {
 		sqlite3_reset(stmt);
 		return STORE_OK;
 	}
-	col_copy(stmt, 2, rcpt, sizeof(rcpt));
-	col_copy(stmt, 3, qid, sizeof(qid));
-	col_copy(stmt, 4, sender, sizeof(sender));
+	sq_col_copy(stmt, 2, rcpt, sizeof(rcpt));
+	sq_col_copy(stmt, 3, qid, sizeof(qid));
+	sq_col_copy(stmt, 4, sender, sizeof(sender));
 	sqlite3_reset(stmt);
 
 	if (o->host && o->host[0])
@@ -1357,13 +1440,13 @@ static int record_one(struct sq *s, const struct store_outcome *o, int64_t now, 
 	if (!(stmt = stmt_get(s, Q_RCPT_UPDATE)))
 		return STORE_TEMPFAIL;
 	sqlite3_bind_int64(stmt, 1, o->rcpt_id);
-	bind_text(stmt, 2, o->kind == STORE_DEFERRED ? "queued" : kinds[o->kind]);
+	sq_bind_text(stmt, 2, o->kind == STORE_DEFERRED ? "queued" : kinds[o->kind]);
 	sqlite3_bind_int64(stmt, 3, o->kind == STORE_DEFERRED ? o->next_attempt : now);
-	bind_text(stmt, 4, detail);
+	sq_bind_text(stmt, 4, detail);
 	sqlite3_bind_int64(stmt, 5, now);
-	if ((rc = exec_stmt(s, stmt, "record")))
+	if ((rc = sq_exec(s, stmt, "record")))
 		return rc;
-	if ((rc = log_insert(s, now, qid, kinds[o->kind], sender, rcpt, detail)))
+	if ((rc = sq_log_insert(s, now, qid, kinds[o->kind], sender, rcpt, detail)))
 		return rc;
 	*msg_id = mid;
 	return STORE_OK;
@@ -1376,7 +1459,7 @@ static int sq_queue_record(struct store *st, const struct store_outcome *o, size
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		if ((rc = record_one(s, &o[i], now, &mid)))
@@ -1390,13 +1473,13 @@ static int sq_queue_record(struct store *st, const struct store_outcome *o, size
 			goto out;
 		}
 		sqlite3_bind_int64(stmt, 1, mid);
-		if ((rc = exec_stmt(s, stmt, "record")))
+		if ((rc = sq_exec(s, stmt, "record")))
 			goto out;
 	}
 out:
 	if (rc == STORE_EXISTS)
 		rc = STORE_TEMPFAIL;
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 static int release(struct store *st, int q, const char *owner)
@@ -1405,17 +1488,17 @@ static int release(struct store *st, int q, const char *owner)
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if (!(stmt = stmt_get(s, q))) {
 		rc = STORE_TEMPFAIL;
 		goto out;
 	}
-	bind_text(stmt, 1, owner);
+	sq_bind_text(stmt, 1, owner);
 	sqlite3_bind_int64(stmt, 2, time_now());
-	rc = exec_stmt(s, stmt, "release");
+	rc = sq_exec(s, stmt, "release");
 out:
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 static int sq_queue_release(struct store *st, const char *owner)
@@ -1448,21 +1531,21 @@ static int sq_queue_list(struct store *st, const char *queue_id, store_queue_cb 
 	if (!stmt)
 		return STORE_TEMPFAIL;
 	if (queue_id)
-		bind_text(stmt, 1, queue_id);
-	while ((rc = step(s, stmt, "queue list")) > 0) {
+		sq_bind_text(stmt, 1, queue_id);
+	while ((rc = sq_step(s, stmt, "queue list")) > 0) {
 		int cbrc;
 
 		rows++;
 		memset(&e, 0, sizeof(e));
-		col_copy(stmt, 0, e.queue_id, sizeof(e.queue_id));
-		col_copy(stmt, 1, e.sender, sizeof(e.sender));
-		col_copy(stmt, 2, e.rcpt, sizeof(e.rcpt));
-		e.state = state_name(col_text(stmt, 3));
+		sq_col_copy(stmt, 0, e.queue_id, sizeof(e.queue_id));
+		sq_col_copy(stmt, 1, e.sender, sizeof(e.sender));
+		sq_col_copy(stmt, 2, e.rcpt, sizeof(e.rcpt));
+		e.state = state_name(sq_col_text(stmt, 3));
 		e.attempts = sqlite3_column_int(stmt, 4);
 		e.received_at = sqlite3_column_int64(stmt, 5);
 		e.next_attempt = sqlite3_column_int64(stmt, 6);
 		e.size = sqlite3_column_int64(stmt, 7);
-		col_copy(stmt, 8, e.last_reply, sizeof(e.last_reply));
+		sq_col_copy(stmt, 8, e.last_reply, sizeof(e.last_reply));
 		e.leased = sqlite3_column_type(stmt, 9) != SQLITE_NULL &&
 			   sqlite3_column_int64(stmt, 10) > now;
 		if ((cbrc = cb(&e, arg))) {
@@ -1494,7 +1577,7 @@ static int sq_queue_retry(struct store *st, const char *queue_id, int64_t now, s
 	int64_t id;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if (queue_id) {
 		if ((rc = message_id(s, queue_id, &id)))
@@ -1512,11 +1595,11 @@ static int sq_queue_retry(struct store *st, const char *queue_id, int64_t now, s
 		}
 		sqlite3_bind_int64(stmt, 1, now);
 	}
-	if ((rc = exec_stmt(s, stmt, "retry")))
+	if ((rc = sq_exec(s, stmt, "retry")))
 		goto out;
 	*n = (size_t)sqlite3_changes(s->db);
 out:
-	rc = tx_end(s, rc);
+	rc = sq_tx_end(s, rc);
 	if (rc)
 		*n = 0;
 	return rc;
@@ -1529,7 +1612,7 @@ static int sq_queue_delete(struct store *st, const char *queue_id)
 	int64_t id;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if ((rc = message_id(s, queue_id, &id)))
 		goto out;
@@ -1539,18 +1622,18 @@ static int sq_queue_delete(struct store *st, const char *queue_id)
 	}
 	sqlite3_bind_int64(stmt, 1, id);
 	sqlite3_bind_int64(stmt, 2, time_now());
-	if ((rc = exec_stmt(s, stmt, "queue delete")))
+	if ((rc = sq_exec(s, stmt, "queue delete")))
 		goto out;
 	if (!(stmt = stmt_get(s, Q_MSG_DELETE))) {
 		rc = STORE_TEMPFAIL;
 		goto out;
 	}
 	sqlite3_bind_int64(stmt, 1, id);
-	rc = exec_stmt(s, stmt, "queue delete");
+	rc = sq_exec(s, stmt, "queue delete");
 out:
 	if (rc == STORE_EXISTS)
 		rc = STORE_TEMPFAIL;
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 static int sq_queue_count(struct store *st, int64_t *n)
@@ -1561,7 +1644,7 @@ static int sq_queue_count(struct store *st, int64_t *n)
 
 	if (!stmt)
 		return STORE_TEMPFAIL;
-	if ((rc = step(s, stmt, "queue count")) <= 0)
+	if ((rc = sq_step(s, stmt, "queue count")) <= 0)
 		return rc < 0 ? rc : STORE_TEMPFAIL;
 	*n = sqlite3_column_int64(stmt, 0);
 	sqlite3_reset(stmt);
@@ -1575,13 +1658,13 @@ static int sq_log_add(struct store *st, const struct store_log_entry *e)
 	struct sq *s = to_sq(st);
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
-	rc = log_insert(s, e->ts ? e->ts : time_now(), e->queue_id, e->event, e->sender, e->rcpt,
-			e->detail);
+	rc = sq_log_insert(s, e->ts ? e->ts : time_now(), e->queue_id, e->event, e->sender, e->rcpt,
+			   e->detail);
 	if (rc == STORE_EXISTS)
 		rc = STORE_TEMPFAIL;
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 /* "%needle%" with LIKE's wildcards in needle escaped by '\'. */
@@ -1621,20 +1704,20 @@ static int sq_log_search(struct store *st, const struct store_log_query *q, stor
 	if (!(stmt = stmt_get(s, q->queue_id ? Q_LOG_SEARCH_QID : Q_LOG_SEARCH)))
 		return STORE_TEMPFAIL;
 	if (q->queue_id)
-		bind_text(stmt, 1, q->queue_id);
-	bind_text(stmt, 2, q->sender ? sender : NULL);
-	bind_text(stmt, 3, q->rcpt ? rcpt : NULL);
+		sq_bind_text(stmt, 1, q->queue_id);
+	sq_bind_text(stmt, 2, q->sender ? sender : NULL);
+	sq_bind_text(stmt, 3, q->rcpt ? rcpt : NULL);
 	sqlite3_bind_int64(stmt, 4, q->since);
 	sqlite3_bind_int64(stmt, 5, q->limit ? (int64_t)q->limit : 1000);
-	while ((rc = step(s, stmt, "log search")) > 0) {
+	while ((rc = sq_step(s, stmt, "log search")) > 0) {
 		int cbrc;
 
 		e.ts = sqlite3_column_int64(stmt, 0);
-		e.queue_id = col_text(stmt, 1);
-		e.event = col_text(stmt, 2);
-		e.sender = col_text(stmt, 3);
-		e.rcpt = col_text(stmt, 4);
-		e.detail = col_text(stmt, 5);
+		e.queue_id = sq_col_text(stmt, 1);
+		e.event = sq_col_text(stmt, 2);
+		e.sender = sq_col_text(stmt, 3);
+		e.rcpt = sq_col_text(stmt, 4);
+		e.detail = sq_col_text(stmt, 5);
 		if ((cbrc = cb(&e, arg))) {
 			rc = store_cb_result(cbrc);
 			break;
@@ -1655,8 +1738,8 @@ static int rep_read(struct sq *s, const char *key, int64_t now, int64_t half_lif
 	(void)str_copy(r->key, sizeof(r->key), key);
 	if (!stmt)
 		return STORE_TEMPFAIL;
-	bind_text(stmt, 1, key);
-	rc = step(s, stmt, "reputation get");
+	sq_bind_text(stmt, 1, key);
+	rc = sq_step(s, stmt, "reputation get");
 	if (rc > 0) {
 		r->updated_at = sqlite3_column_int64(stmt, 2);
 		r->spam =
@@ -1664,7 +1747,7 @@ static int rep_read(struct sq *s, const char *key, int64_t now, int64_t half_lif
 		r->ham =
 		    store_rep_decay(sqlite3_column_double(stmt, 1), r->updated_at, now, half_life);
 		r->action = (enum store_rep_action)sqlite3_column_int(stmt, 3);
-		col_copy(stmt, 4, r->note, sizeof(r->note));
+		sq_col_copy(stmt, 4, r->note, sizeof(r->note));
 		rc = STORE_OK;
 	}
 	sqlite3_reset(stmt);
@@ -1690,7 +1773,7 @@ static int sq_reputation_record(struct store *st, const char *const *keys, size_
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		if ((rc = rep_read(s, keys[i], now, half_life, &r)))
@@ -1699,15 +1782,15 @@ static int sq_reputation_record(struct store *st, const char *const *keys, size_
 			rc = STORE_TEMPFAIL;
 			goto out;
 		}
-		bind_text(stmt, 1, keys[i]);
+		sq_bind_text(stmt, 1, keys[i]);
 		sqlite3_bind_double(stmt, 2, r.spam + (spam ? 1.0 : 0.0));
 		sqlite3_bind_double(stmt, 3, r.ham + (spam ? 0.0 : 1.0));
 		sqlite3_bind_int64(stmt, 4, now);
-		if ((rc = exec_stmt(s, stmt, "reputation record")))
+		if ((rc = sq_exec(s, stmt, "reputation record")))
 			goto out;
 	}
 out:
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 static int sq_reputation_set_action(struct store *st, const char *key, enum store_rep_action a,
@@ -1717,19 +1800,19 @@ static int sq_reputation_set_action(struct store *st, const char *key, enum stor
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if (!(stmt = stmt_get(s, Q_REP_ACTION))) {
 		rc = STORE_TEMPFAIL;
 		goto out;
 	}
-	bind_text(stmt, 1, key);
+	sq_bind_text(stmt, 1, key);
 	sqlite3_bind_int64(stmt, 2, now);
 	sqlite3_bind_int(stmt, 3, (int)a);
-	bind_text(stmt, 4, note);
-	rc = exec_stmt(s, stmt, "reputation action");
+	sq_bind_text(stmt, 4, note);
+	rc = sq_exec(s, stmt, "reputation action");
 out:
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 static int sq_reputation_remove(struct store *st, const char *key)
@@ -1738,20 +1821,20 @@ static int sq_reputation_remove(struct store *st, const char *key)
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = tx_begin(s)))
+	if ((rc = sq_tx_begin(s)))
 		return rc;
 	if (!(stmt = stmt_get(s, Q_REP_DELETE))) {
 		rc = STORE_TEMPFAIL;
 		goto out;
 	}
-	bind_text(stmt, 1, key);
-	rc = exec_stmt(s, stmt, "reputation remove");
+	sq_bind_text(stmt, 1, key);
+	rc = sq_exec(s, stmt, "reputation remove");
 	if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
 		store_set_error(st, "no reputation entry for %s", key);
 		rc = STORE_NOTFOUND;
 	}
 out:
-	return tx_end(s, rc);
+	return sq_tx_end(s, rc);
 }
 
 static int sq_reputation_list(struct store *st, int64_t now, int64_t half_life, store_rep_cb cb,
@@ -1764,18 +1847,18 @@ static int sq_reputation_list(struct store *st, int64_t now, int64_t half_life, 
 
 	if (!stmt)
 		return STORE_TEMPFAIL;
-	while ((rc = step(s, stmt, "reputation list")) > 0) {
+	while ((rc = sq_step(s, stmt, "reputation list")) > 0) {
 		int cbrc;
 
 		memset(&r, 0, sizeof(r));
-		col_copy(stmt, 0, r.key, sizeof(r.key));
+		sq_col_copy(stmt, 0, r.key, sizeof(r.key));
 		r.updated_at = sqlite3_column_int64(stmt, 3);
 		r.spam =
 		    store_rep_decay(sqlite3_column_double(stmt, 1), r.updated_at, now, half_life);
 		r.ham =
 		    store_rep_decay(sqlite3_column_double(stmt, 2), r.updated_at, now, half_life);
 		r.action = (enum store_rep_action)sqlite3_column_int(stmt, 4);
-		col_copy(stmt, 5, r.note, sizeof(r.note));
+		sq_col_copy(stmt, 5, r.note, sizeof(r.note));
 		if ((cbrc = cb(&r, arg))) {
 			rc = store_cb_result(cbrc);
 			break;
@@ -1822,6 +1905,12 @@ static const struct store_ops sqlite_ops = {
     .queue_count = sq_queue_count,
     .log_add = sq_log_add,
     .log_search = sq_log_search,
+    .policy = &sq_policy_ops,
+    .quarantine = &sq_quarantine_ops,
+    .bayes = &sq_bayes_ops,
+    .rel = &sq_rel_ops,
+    .dkim = &sq_dkim_ops,
+    .dmarc = &sq_dmarc_ops,
 };
 
 /* Waiting for another process's write lock. SQLite's own busy time-out
@@ -1855,9 +1944,9 @@ static int pragma(struct sq *s, const char *sql, const char *want)
 		rc = sq_fail(s, rc, sql);
 		goto out;
 	}
-	if (want && (rc != SQLITE_ROW || strcasecmp(col_text(stmt, 0), want) != 0)) {
+	if (want && (rc != SQLITE_ROW || strcasecmp(sq_col_text(stmt, 0), want) != 0)) {
 		store_set_error(&s->base, "%s: answered '%s', want '%s'", sql,
-				rc == SQLITE_ROW ? col_text(stmt, 0) : "", want);
+				rc == SQLITE_ROW ? sq_col_text(stmt, 0) : "", want);
 		rc = STORE_TEMPFAIL;
 		goto out;
 	}
