@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -35,21 +36,6 @@
 #endif
 
 #define EXIT_USAGE 2
-#define MAX_POS 4
-
-enum opt_bit {
-	O_JSON = 1 << 0,
-	O_ACCOUNT = 1 << 1,
-	O_ROUTE = 1 << 2,
-	O_CLEAR = 1 << 3,
-	O_ALL = 1 << 4,
-	O_QID = 1 << 5,
-	O_SENDER = 1 << 6,
-	O_RCPT = 1 << 7,
-	O_SINCE = 1 << 8,
-	O_LIMIT = 1 << 9,
-	O_TEXT = 1 << 10,
-};
 
 static const struct {
 	const char *name;
@@ -59,34 +45,14 @@ static const struct {
     {"json", O_JSON, false},	{"account", O_ACCOUNT, true}, {"route", O_ROUTE, true},
     {"clear", O_CLEAR, false},	{"all", O_ALL, false},	      {"qid", O_QID, true},
     {"sender", O_SENDER, true}, {"rcpt", O_RCPT, true},	      {"since", O_SINCE, true},
-    {"limit", O_LIMIT, true},	{"text", O_TEXT, false},
+    {"limit", O_LIMIT, true},	{"text", O_TEXT, false},      {"domain", O_DOMAIN, true},
+    {"held", O_HELD, false},	{"learn", O_LEARN, false},    {"search", O_SEARCH, true},
 };
-
-/* One invocation: the parsed command line and what it opened. */
-struct cli {
-	const char *prog;
-	const char *conf_path;
-	struct config cfg;
-	struct store *st;
-	unsigned opts; /* enum opt_bit given */
-	const char *val[ARRAY_LEN(opt_table)];
-	const char *pos[MAX_POS];
-	size_t npos;
-};
-
-struct cmd {
-	const char *group;
-	const char *verb; /* NULL: the group is the command */
-	size_t min_pos, max_pos;
-	unsigned allowed;
-	enum { NEED_NOTHING, NEED_CONFIG, NEED_STORE } need;
-	int (*run)(struct cli *c);
-	const char *usage;
-};
+_Static_assert(ARRAY_LEN(opt_table) <= CLI_MAX_OPTS, "raise CLI_MAX_OPTS");
 
 /* ---- output helpers --------------------------------------------------- */
 
-static void __attribute__((format(printf, 2, 3))) errorf(const struct cli *c, const char *fmt, ...)
+void errorf(const struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -98,7 +64,7 @@ static void __attribute__((format(printf, 2, 3))) errorf(const struct cli *c, co
 }
 
 /* Reports a failed store call; returns the exit status. */
-static int store_fail(const struct cli *c, int rc, const char *what)
+int store_fail(const struct cli *c, int rc, const char *what)
 {
 	const char *why = store_last_error(c->st);
 
@@ -118,7 +84,7 @@ static int store_fail(const struct cli *c, int rc, const char *what)
 	return EXIT_FAILURE;
 }
 
-static const char *opt_val(const struct cli *c, unsigned bit)
+const char *opt_val(const struct cli *c, unsigned bit)
 {
 	for (size_t i = 0; i < ARRAY_LEN(opt_table); i++)
 		if (opt_table[i].bit == bit)
@@ -127,7 +93,7 @@ static const char *opt_val(const struct cli *c, unsigned bit)
 }
 
 /* UTC ISO-8601; "-" for 0. */
-static const char *iso_time(int64_t t, char *buf, size_t len)
+const char *iso_time(int64_t t, char *buf, size_t len)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
@@ -149,15 +115,8 @@ static size_t text_width(const char *s)
 }
 
 /* A table of text cells printed with aligned columns. */
-#define TABLE_MAX_COLS 10
 
-struct table {
-	size_t ncols, nrows, cap;
-	const char *head[TABLE_MAX_COLS];
-	char **cells; /* nrows * ncols, owned */
-};
-
-static void table_init(struct table *t, size_t ncols, const char *const *head)
+void table_init(struct table *t, size_t ncols, const char *const *head)
 {
 	memset(t, 0, sizeof(*t));
 	t->ncols = ncols;
@@ -165,7 +124,7 @@ static void table_init(struct table *t, size_t ncols, const char *const *head)
 		t->head[i] = head[i];
 }
 
-static int table_add(struct table *t, const char *const *row)
+int table_add(struct table *t, const char *const *row)
 {
 	if (t->nrows == t->cap) {
 		size_t cap = t->cap ? 2 * t->cap : 16;
@@ -207,7 +166,7 @@ static void print_row(const char *const *cells, const size_t *width, size_t ncol
 	fputc('\n', stdout);
 }
 
-static void table_print(const struct table *t, const char *empty)
+void table_print(const struct table *t, const char *empty)
 {
 	size_t width[TABLE_MAX_COLS] = {0};
 
@@ -228,20 +187,14 @@ static void table_print(const struct table *t, const char *empty)
 		print_row((const char *const *)&t->cells[r * t->ncols], width, t->ncols);
 }
 
-static void table_free(struct table *t)
+void table_free(struct table *t)
 {
 	for (size_t i = 0; i < t->nrows * t->ncols; i++)
 		free(t->cells[i]);
 	free(t->cells);
 }
 
-/* The listing state shared by the callbacks: a table or a JSON array. */
-struct listing {
-	struct table t;
-	json_t *json;
-};
-
-static int json_print(const struct cli *c, json_t *doc)
+int json_print(const struct cli *c, json_t *doc)
 {
 	if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0) {
 		errorf(c, "cannot write JSON");
@@ -252,7 +205,7 @@ static int json_print(const struct cli *c, json_t *doc)
 }
 
 /* Appends obj (reference stolen) to arr. */
-static int json_push(json_t *arr, json_t *obj)
+int json_push(json_t *arr, json_t *obj)
 {
 	if (!obj || json_array_append_new(arr, obj) < 0)
 		return -ENOMEM;
@@ -260,8 +213,7 @@ static int json_push(json_t *arr, json_t *obj)
 }
 
 /* Ends a listing: prints it, frees it, returns the exit status. */
-static int listing_end(struct cli *c, struct listing *l, int rc, const char *what,
-		       const char *empty)
+int listing_end(struct cli *c, struct listing *l, int rc, const char *what, const char *empty)
 {
 	int status;
 
@@ -278,7 +230,7 @@ static int listing_end(struct cli *c, struct listing *l, int rc, const char *wha
 	return status;
 }
 
-static int listing_start(struct cli *c, struct listing *l, size_t ncols, const char *const *head)
+int listing_start(struct cli *c, struct listing *l, size_t ncols, const char *const *head)
 {
 	table_init(&l->t, ncols, head);
 	l->json = NULL;
@@ -1040,6 +992,28 @@ static const struct cmd cmds[] = {
     {"log", NULL, 0, 0, O_JSON | O_QID | O_SENDER | O_RCPT | O_SINCE | O_LIMIT, NEED_STORE, cmd_log,
      "log [--qid QUEUE-ID] [--sender TEXT] [--rcpt TEXT] [--since DURATION] [--limit N] "
      "[--json]"},
+    {"policy", "set", 3, 4, 0, NEED_STORE, cmd_policy_set,
+     "policy set (global | account NAME | domain DOMAIN | mailbox ADDRESS) KEY VALUE"},
+    {"policy", "unset", 2, 3, 0, NEED_STORE, cmd_policy_unset, "policy unset SCOPE [NAME] KEY"},
+    {"policy", "show", 1, 2, O_JSON, NEED_STORE, cmd_policy_show,
+     "policy show SCOPE [NAME] [--json]   (a mailbox: the settings in effect)"},
+    {"policy", "allow", 2, 3, 0, NEED_STORE, cmd_policy_list_add,
+     "policy allow SCOPE [NAME] (ADDRESS | @DOMAIN | DOMAIN | IP[/LEN])"},
+    {"policy", "block", 2, 3, 0, NEED_STORE, cmd_policy_list_add,
+     "policy block SCOPE [NAME] (ADDRESS | @DOMAIN | DOMAIN | IP[/LEN])"},
+    {"policy", "unlist", 3, 4, 0, NEED_STORE, cmd_policy_list_remove,
+     "policy unlist SCOPE [NAME] (allow | block) PATTERN"},
+    {"quarantine", "list", 0, 0,
+     O_JSON | O_DOMAIN | O_ACCOUNT | O_RCPT | O_HELD | O_SEARCH | O_LIMIT, NEED_STORE,
+     cmd_quarantine_list,
+     "quarantine list [--domain D] [--account A] [--rcpt ADDRESS] [--held] [--search TEXT] "
+     "[--limit N] [--json]"},
+    {"quarantine", "show", 1, 1, O_JSON | O_TEXT, NEED_STORE, cmd_quarantine_show,
+     "quarantine show ID [--json | --text]   (--text: the held message itself)"},
+    {"quarantine", "release", 1, 1, 0, NEED_STORE, cmd_quarantine_release, "quarantine release ID"},
+    {"quarantine", "delete", 1, 1, 0, NEED_STORE, cmd_quarantine_delete, "quarantine delete ID"},
+    {"quarantine", "expire", 0, 0, 0, NEED_STORE, cmd_quarantine_expire,
+     "quarantine expire   (what the daemon does every hour)"},
     {"config", "check", 0, 0, 0, NEED_CONFIG, cmd_config_check, "config check"},
     {"rules", "check", 0, 0, 0, NEED_CONFIG, cmd_rules_check, "rules check"},
     {"rules", "reload", 0, 0, 0, NEED_CONFIG, cmd_rules_reload, "rules reload"},
@@ -1230,6 +1204,7 @@ int main(int argc, char **argv)
 		usage(stderr, c.prog);
 		return EXIT_USAGE;
 	}
+	c.verb = cmd->verb ? cmd->verb : cmd->group;
 	if (parse_args(&c, cmd, argc - i - used, argv + i + used) < 0)
 		return EXIT_USAGE;
 	c.conf_path = config_path(conf);

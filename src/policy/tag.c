@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tag: header edits of the policy (see tag.h).
+ */
+#include "policy/tag.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* End of the header section: offset of the byte after the empty line's
+ * CRLF, or len when the message has no body separator. */
+static size_t header_end(const char *d, size_t len)
+{
+	if (len >= 2 && d[0] == '\r' && d[1] == '\n')
+		return 0;
+	for (size_t i = 0; i + 3 < len; i++)
+		if (d[i] == '\r' && d[i + 1] == '\n' && d[i + 2] == '\r' && d[i + 3] == '\n')
+			return i + 2;
+	return len;
+}
+
+/* Length of the field starting at d[i] (up to and including its last
+ * CRLF), within the header section end he. */
+static size_t field_len(const char *d, size_t i, size_t he)
+{
+	size_t j = i;
+
+	for (;;) {
+		const char *nl = memchr(d + j, '\n', he - j);
+		if (!nl)
+			return he - i;
+		j = (size_t)(nl - d) + 1;
+		if (j >= he || (d[j] != ' ' && d[j] != '\t'))
+			return j - i;
+	}
+}
+
+static bool name_is(const char *d, size_t n, const char *name)
+{
+	size_t k = strlen(name);
+
+	return n > k && d[k] == ':' && !strncasecmp(d, name, k);
+}
+
+static bool name_prefix(const char *d, size_t n, const char *prefix)
+{
+	size_t k = strlen(prefix);
+
+	return n > k && !strncasecmp(d, prefix, k) && memchr(d, ':', n);
+}
+
+/* Is this Authentication-Results field ours (authserv-id = id)? */
+static bool ar_is_ours(const char *d, size_t n, const char *id)
+{
+	size_t k = strlen("Authentication-Results:"), idl = strlen(id);
+	size_t i = k;
+
+	while (i < n && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n'))
+		i++;
+	if (idl == 0 || n - i < idl || strncasecmp(d + i, id, idl))
+		return false;
+	i += idl;
+	return i == n || d[i] == ';' || d[i] == ' ' || d[i] == '\t' || d[i] == '\r';
+}
+
+size_t tag_strip_ours(char *data, size_t *len, const char *authserv_id)
+{
+	size_t he = header_end(data, *len), i = 0, removed = 0;
+
+	while (i < he) {
+		size_t n = field_len(data, i, he);
+		const char *f = data + i;
+		bool drop = name_prefix(f, n, "X-Spam-") || name_prefix(f, n, "X-Mxguard-") ||
+			    (name_is(f, n, "Authentication-Results") && authserv_id &&
+			     ar_is_ours(f, n, authserv_id));
+
+		if (n == 0)
+			break;
+		if (drop) {
+			memmove(data + i, data + i + n, *len - i - n);
+			*len -= n;
+			he -= n;
+			removed++;
+			continue;
+		}
+		i += n;
+	}
+	return removed;
+}
+
+int tag_spam_headers(char *out, size_t outlen, double score, bool spam)
+{
+	int n = snprintf(out, outlen, "X-Spam-Score: %.2f\r\nX-Spam-Status: %s, score=%.2f\r\n%s",
+			 score, spam ? "Yes" : "No", score, spam ? "X-Spam-Flag: YES\r\n" : "");
+
+	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+/* The Subject field: offset and length, or false. */
+static bool find_subject(const char *d, size_t len, size_t *off, size_t *n)
+{
+	size_t he = header_end(d, len), i = 0;
+
+	while (i < he) {
+		size_t k = field_len(d, i, he);
+		if (k == 0)
+			break;
+		if (name_is(d + i, k, "Subject")) {
+			*off = i;
+			*n = k;
+			return true;
+		}
+		i += k;
+	}
+	return false;
+}
+
+void tag_subject_get(const char *data, size_t len, char *out, size_t outlen)
+{
+	size_t off, n, o = 0, i;
+
+	out[0] = '\0';
+	if (outlen == 0 || !find_subject(data, len, &off, &n))
+		return;
+	i = off + strlen("Subject:");
+	while (i < off + n && (data[i] == ' ' || data[i] == '\t'))
+		i++;
+	for (; i < off + n && o + 1 < outlen; i++) {
+		char c = data[i];
+		if (c == '\r' || c == '\n')
+			continue;
+		out[o++] = (c == '\t') ? ' ' : c;
+	}
+	out[o] = '\0';
+}
+
+int tag_subject_copy(const char *data, size_t len, const char *extra, size_t extralen,
+		     const char *tag, char **out, size_t *outlen)
+{
+	size_t off = 0, n = 0, taglen = strlen(tag), vstart, total, o = 0;
+	bool has = find_subject(data, len, &off, &n);
+	char *b;
+
+	if (has) {
+		vstart = off + strlen("Subject:");
+		while (vstart < off + n && (data[vstart] == ' ' || data[vstart] == '\t'))
+			vstart++;
+		/* already tagged (a second pass, a reply): leave it */
+		if (taglen && off + n - vstart >= taglen && !strncmp(data + vstart, tag, taglen))
+			taglen = 0;
+	} else {
+		vstart = 0;
+	}
+	total = extralen + len + taglen + 1 + (has ? 0 : strlen("Subject: \r\n"));
+	if (!(b = malloc(total)))
+		return -ENOMEM;
+	memcpy(b, extra, extralen);
+	o = extralen;
+	if (!has) {
+		o += (size_t)sprintf(b + o, "Subject: %s\r\n", tag);
+		memcpy(b + o, data, len);
+		o += len;
+	} else {
+		memcpy(b + o, data, vstart);
+		o += vstart;
+		if (taglen) {
+			memcpy(b + o, tag, taglen);
+			o += taglen;
+			b[o++] = ' ';
+		}
+		memcpy(b + o, data + vstart, len - vstart);
+		o += len - vstart;
+	}
+	*out = b;
+	*outlen = o;
+	return 0;
+}
