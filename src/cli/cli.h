@@ -21,6 +21,8 @@
 
 #define EXIT_USAGE 2
 #define MAX_POS 4
+/* max_pos of a command that takes any number of FILEs (c->files) */
+#define CLI_MANY ((size_t)-1)
 #define CLI_MAX_OPTS 48
 #define TABLE_MAX_COLS 10
 
@@ -40,6 +42,7 @@ enum opt_bit {
 	O_HELD = 1 << 12,
 	O_LEARN = 1 << 13,
 	O_SEARCH = 1 << 14,
+	O_MIME = 1 << 15,
 };
 
 /* One invocation: the parsed command line and what it opened. */
@@ -51,8 +54,10 @@ struct cli {
 	struct store *st;
 	unsigned opts;		       /* enum opt_bit given */
 	const char *val[CLI_MAX_OPTS]; /* by position in opt_table */
-	const char *pos[MAX_POS];
-	size_t npos;
+	const char *pos[MAX_POS];      /* the first positional arguments */
+	size_t npos;		       /* how many there were in all */
+	const char **files;	       /* every positional argument */
+	size_t nfiles;
 };
 
 struct cmd {
@@ -95,7 +100,12 @@ int listing_start(struct cli *c, struct listing *l, size_t ncols, const char *co
 /* Ends a listing: prints it, frees it, returns the exit status. */
 int listing_end(struct cli *c, struct listing *l, int rc, const char *what, const char *empty);
 
+/* Reads a file ("-": stdin) of at most max bytes into a malloc'd buffer.
+ * 0 or -errno (-EFBIG when too large). */
+int cli_read_file(const char *path, size_t max, char **out, size_t *outlen);
+
 /* Commands in other files. */
+int cmd_scan(struct cli *c);
 int cmd_policy_set(struct cli *c);
 int cmd_policy_unset(struct cli *c);
 int cmd_policy_show(struct cli *c);

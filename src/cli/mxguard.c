@@ -47,6 +47,7 @@ static const struct {
     {"sender", O_SENDER, true}, {"rcpt", O_RCPT, true},	      {"since", O_SINCE, true},
     {"limit", O_LIMIT, true},	{"text", O_TEXT, false},      {"domain", O_DOMAIN, true},
     {"held", O_HELD, false},	{"learn", O_LEARN, false},    {"search", O_SEARCH, true},
+    {"mime", O_MIME, false},
 };
 _Static_assert(ARRAY_LEN(opt_table) <= CLI_MAX_OPTS, "raise CLI_MAX_OPTS");
 
@@ -806,92 +807,6 @@ static int cmd_version(struct cli *c)
 }
 
 /* Reads FILE (or stdin for "-") whole, up to max bytes. */
-static int read_input(const char *path, size_t max, char **out, size_t *outlen)
-{
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	size_t len = 0, cap = 1 << 16;
-	char *b = NULL, *nb;
-	int rc = -ENOMEM;
-
-	if (!f)
-		return -errno;
-	if (!(b = malloc(cap)))
-		goto out;
-	for (;;) {
-		size_t n = fread(b + len, 1, cap - len, f);
-		len += n;
-		if (n == 0)
-			break;
-		if (len == cap) {
-			if (cap >= max) {
-				rc = -EFBIG;
-				goto out;
-			}
-			cap = cap * 2 > max ? max : cap * 2;
-			if (!(nb = realloc(b, cap)))
-				goto out;
-			b = nb;
-		}
-	}
-	if (ferror(f)) {
-		rc = -EIO;
-		goto out;
-	}
-	*out = b;
-	*outlen = len;
-	b = NULL;
-	rc = 0;
-out:
-	free(b);
-	if (f != stdin)
-		fclose(f);
-	return rc;
-}
-
-#define SCAN_MAX_INPUT (1024ull * 1024 * 1024)
-
-/* scan FILE|-: the MIME tree and findings (the full verdict as the later
- * layers land). */
-static int cmd_scan(struct cli *c)
-{
-	struct mime_engine *e = NULL;
-	struct mime_msg *m = NULL;
-	char *data = NULL;
-	size_t len = 0;
-	json_t *doc = NULL;
-	int rc, status = EXIT_FAILURE;
-
-	if ((rc = read_input(c->pos[0], SCAN_MAX_INPUT, &data, &len)) < 0) {
-		errorf(c, "%s: %s", c->pos[0], strerror(-rc));
-		goto out;
-	}
-	if (!(e = mime_engine_new(NULL, MIME_OPT_ALL))) {
-		errorf(c, "cannot create the MIME engine");
-		goto out;
-	}
-	if (mime_parse(e, data, len, &m) < 0) {
-		errorf(c, "out of memory");
-		goto out;
-	}
-	if (c->opts & O_TEXT) {
-		mime_json_print_text(stdout, m);
-	} else {
-		if (!(doc = mime_json_msg(m)) ||
-		    json_dumpf(doc, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER) < 0) {
-			errorf(c, "cannot write JSON");
-			goto out;
-		}
-		fputc('\n', stdout);
-	}
-	status = EXIT_SUCCESS;
-out:
-	json_decref(doc);
-	mime_msg_free(m);
-	mime_engine_free(e);
-	free(data);
-	return status;
-}
-
 /* rules check: compiles the YARA rules and reads the hash lists of the
  * configuration, keeps nothing; a broken file is named with its line. */
 static int cmd_rules_check(struct cli *c)
@@ -1017,7 +932,9 @@ static const struct cmd cmds[] = {
     {"config", "check", 0, 0, 0, NEED_CONFIG, cmd_config_check, "config check"},
     {"rules", "check", 0, 0, 0, NEED_CONFIG, cmd_rules_check, "rules check"},
     {"rules", "reload", 0, 0, 0, NEED_CONFIG, cmd_rules_reload, "rules reload"},
-    {"scan", NULL, 1, 1, O_TEXT, NEED_NOTHING, cmd_scan, "scan (FILE | -) [--text]"},
+    {"scan", NULL, 1, CLI_MANY, O_TEXT | O_JSON | O_RCPT | O_MIME, NEED_CONFIG, cmd_scan,
+     "scan (FILE | -)... [--rcpt MAILBOX] [--json]   (the verdict, every symbol explained); "
+     "scan --mime FILE [--text]   (the MIME tree)"},
     {"version", NULL, 0, 0, 0, NEED_NOTHING, cmd_version, "version"},
     {"help", NULL, 0, 0, 0, NEED_NOTHING, cmd_help, "help"},
 };
@@ -1045,6 +962,11 @@ static int parse_args(struct cli *c, const struct cmd *cmd, int argc, char **arg
 {
 	bool opts_done = false;
 
+	if (!(c->files = calloc((size_t)argc + 1, sizeof(*c->files)))) {
+		errorf(c, "out of memory");
+		return -ENOMEM;
+	}
+
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *eq;
 		size_t k, namelen;
@@ -1054,7 +976,10 @@ static int parse_args(struct cli *c, const struct cmd *cmd, int argc, char **arg
 				errorf(c, "too many arguments; usage: %s", cmd->usage);
 				return -EINVAL;
 			}
-			c->pos[c->npos++] = a;
+			if (c->npos < MAX_POS)
+				c->pos[c->npos] = a;
+			c->npos++;
+			c->files[c->nfiles++] = a;
 			continue;
 		}
 		if (!a[2]) {
@@ -1213,6 +1138,7 @@ int main(int argc, char **argv)
 		goto out;
 	status = cmd->run(&c);
 out:
+	free(c.files);
 	store_close(c.st);
 	if (fflush(stdout) != 0 && status == EXIT_SUCCESS) {
 		errorf(&c, "write error: %s", strerror(errno));

@@ -104,6 +104,18 @@ static const struct metric_desc metric_descs[M_COUNT] = {
 			"messages deferred because an antivirus engine failed"},
     [M_AV_FAILURES_PASSED] = {"mxguard_av_failures_passed_total", "counter",
 			      "engine failures let through with a symbol (av.on_failure = pass)"},
+    [M_POLICY_BLOCKED] = {"mxguard_policy_blocked_total", "counter",
+			  "recipients refused at RCPT by a block list"},
+    [M_POLICY_TAGGED] = {"mxguard_policy_tagged_total", "counter",
+			 "recipients given the tagged copy (subject prefix)"},
+    [M_POLICY_QUARANTINED] = {"mxguard_policy_quarantined_total", "counter",
+			      "recipients whose copy went to the quarantine"},
+    [M_POLICY_REJECTED] = {"mxguard_policy_rejected_total", "counter",
+			   "messages refused at DATA for their SpamScore"},
+    [M_QUARANTINE_EXPIRED] = {"mxguard_quarantine_expired_total", "counter",
+			      "quarantine entries removed at the end of their retention"},
+    [M_QUARANTINE_HELD] = {"mxguard_quarantine_held", "gauge",
+			   "quarantine entries held (not released)"},
 };
 
 struct metrics *metrics_new(void)

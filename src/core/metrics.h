@@ -64,6 +64,12 @@ enum metric_id {
 	M_AV_REJECTS,	      /* messages refused by the AV layer */
 	M_AV_TEMPFAILS,	      /* messages deferred because an engine failed */
 	M_AV_FAILURES_PASSED, /* engine failures let through (on_failure = pass) */
+	M_POLICY_BLOCKED,     /* recipients refused by a block list */
+	M_POLICY_TAGGED,      /* recipients given the tagged copy */
+	M_POLICY_QUARANTINED, /* recipients whose copy went to the quarantine */
+	M_POLICY_REJECTED,    /* messages refused at DATA for their SpamScore */
+	M_QUARANTINE_EXPIRED, /* quarantine entries removed at the end of retention */
+	M_QUARANTINE_HELD,    /* gauge, set by the delivery worker */
 	M_COUNT
 };
 

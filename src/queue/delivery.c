@@ -39,11 +39,13 @@
 #include "net/smtp_client.h"
 #include "queue/dsn.h"
 #include "store/store.h"
+#include "store/store_quarantine.h"
 
 #define DL_IDLE_MS 5000
 #define DL_POLL_MS 1000
-#define DL_QUEUE_COUNT_EVERY 10 /* seconds between M_DELIVERY_QUEUE_SIZE updates */
-#define DL_MAX_TRIES 10		/* addresses tried per job and attempt */
+#define DL_QUEUE_COUNT_EVERY 10		/* seconds between M_DELIVERY_QUEUE_SIZE updates */
+#define DL_QUARANTINE_EXPIRE_EVERY 3600 /* seconds between quarantine expiry runs */
+#define DL_MAX_TRIES 10			/* addresses tried per job and attempt */
 #define DL_KEY_LEN (STORE_MAX_ROUTES * (STORE_DOMAIN_LEN + 8) + 16)
 #define DL_PEER_LEN 320
 
@@ -1061,6 +1063,23 @@ static int env_init(struct dl_env *env, const struct worker_ctx *ctx)
 	return 0;
 }
 
+/* The end of the quarantine's retention: every node runs it (each batch
+ * is its own transaction, so two nodes at once only split the work). */
+static void quarantine_expire(struct dl_worker *w, int64_t now)
+{
+	size_t n = 0;
+	int rc = store_quarantine_expire(w->st, now, &n);
+
+	if (rc != STORE_OK) {
+		log_warn("quarantine", "msg=\"expiry failed, will retry\" rc=%d reason=\"%s\"", rc,
+			 store_last_error(w->st));
+		return;
+	}
+	metrics_add(w->ctx->metrics, M_QUARANTINE_EXPIRED, (int64_t)n);
+	if (n)
+		log_info("quarantine", "msg=\"expired\" entries=%zu", n);
+}
+
 static int signals_fd(void)
 {
 	sigset_t set;
@@ -1079,7 +1098,7 @@ int delivery_worker_main(const struct worker_ctx *ctx)
 	const struct config *cfg = ctx->cfg;
 	char err[256];
 	int sfd = -1, ret = 1, rc;
-	int64_t last_count = 0;
+	int64_t last_count = 0, last_expire = 0;
 	bool pool_up = false, dns_up = false, busy = false;
 
 	memset(&w, 0, sizeof(w));
@@ -1160,6 +1179,12 @@ int delivery_worker_main(const struct worker_ctx *ctx)
 			last_count = now;
 			if (store_queue_count(w.st, &qn) == STORE_OK)
 				metrics_set(ctx->metrics, M_DELIVERY_QUEUE_SIZE, qn);
+			if (store_quarantine_count(w.st, &qn) == STORE_OK)
+				metrics_set(ctx->metrics, M_QUARANTINE_HELD, qn);
+		}
+		if (now - last_expire >= DL_QUARANTINE_EXPIRE_EVERY) {
+			last_expire = now;
+			quarantine_expire(&w, now);
 		}
 	}
 	ret = 0;

@@ -24,13 +24,16 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/proxy.h"
+#include "policy/policy.h"
+#include "policy/tag.h"
 #include "scan/fcrdns.h"
 #include "scan/pipeline.h"
 #include "smtp/addr.h"
 #include "smtp/data.h"
+#include "store/store_quarantine.h"
 
 /* Room kept in front of the body for our trace header (Received:). */
-#define TRACE_HEADROOM 4096
+#define TRACE_HEADROOM 16384
 /* Stop reading while this much of our replies is unsent (a client that
  * pipelines without reading must not make us buffer without bound). */
 #define OUTPUT_HIGH_WATER (256 * 1024)
@@ -78,6 +81,21 @@ static const char *state_name(enum smtp_state st)
 struct smtp_tx_rcpt {
 	char addr[STORE_ADDR_LEN];
 	int64_t mailbox_id;
+	int64_t domain_id;
+	struct policy policy;	   /* resolved at RCPT */
+	enum policy_action action; /* decided after the scan */
+	char why[POLICY_WHY_LEN];
+};
+
+/* One RCPT's look-up on the store thread: the recipient, then its policy
+ * with the lists matched against this sender and client. */
+struct rcpt_job {
+	struct smtp_session *s;
+	char addr[STORE_ADDR_LEN];
+	char sender[STORE_ADDR_LEN];
+	char client[INET6_ADDRSTRLEN + 8];
+	struct store_rcpt r;
+	struct policy p;
 };
 
 /* One mail transaction: MAIL .. end of DATA/BDAT, or RSET. */
@@ -120,6 +138,18 @@ struct smtp_tx {
 	char dmarc_detail[160];
 	struct scan_symbol pre[24]; /* connection findings for the scan */
 	int64_t started_us;
+	/* the verdict and the copies it makes (issue 7) */
+	double score;
+	bool virus;
+	char *verdict; /* every symbol, one per line (quarantine, log) */
+	char *trace;   /* our trace block (build_trace) */
+	size_t trace_len;
+	char *qcopy;  /* the quarantine's copy, or NULL */
+	char *tagged; /* the tagged copy, or NULL */
+	size_t tagged_len;
+	struct store_quarantine_info qinfo;
+	char subject[STORE_SUBJECT_LEN];
+	char qreason[STORE_REASON_LEN];
 };
 
 struct smtp_session {
@@ -259,6 +289,10 @@ static void smtp_tx_free(struct smtp_session *s)
 	dmarc_cancel(tx->dmarc);
 	free(tx->mrcpts);
 	free(tx->rcpt_list);
+	free(tx->verdict);
+	free(tx->tagged);
+	free(tx->trace);
+	free(tx->qcopy);
 	free(tx->rcpts);
 	free(tx);
 	s->tx = NULL;
@@ -471,9 +505,49 @@ static void cmd_mail(struct smtp_session *s, const char *args)
 	spf_start(s);
 }
 
-static void rcpt_done(int rc, const struct store_rcpt *r, void *arg)
+/* Store thread. */
+static int rcpt_job_run(struct store *st, void *arg)
 {
-	struct smtp_session *s = arg;
+	struct rcpt_job *j = arg;
+	struct policy_subject subj = {.sender = j->sender, .client = j->client};
+	int rc = store_rcpt_lookup(st, j->addr, &j->r);
+
+	if (rc == STORE_OK && j->r.cls == STORE_RCPT_LOCAL)
+		rc = policy_load(st, j->r.mailbox_id, j->r.domain_id, &subj, &j->p);
+	return rc;
+}
+
+static void rcpt_done(struct smtp_session *s, int rc, const struct store_rcpt *r,
+		      const struct policy *pol);
+
+static void rcpt_job_done(int rc, void *arg)
+{
+	struct rcpt_job *j = arg;
+
+	rcpt_done(j->s, rc, rc == STORE_OK ? &j->r : NULL, &j->p);
+	free(j);
+}
+
+static int rcpt_lookup(struct smtp_session *s)
+{
+	struct rcpt_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return -ENOMEM;
+	j->s = s;
+	(void)str_copy(j->addr, sizeof(j->addr), s->tx->pending_rcpt);
+	(void)str_copy(j->sender, sizeof(j->sender), s->tx->from.addr);
+	(void)str_copy(j->client, sizeof(j->client), s->client);
+	if (store_async_call(s->env->store, rcpt_job_run, rcpt_job_done, j) < 0) {
+		free(j);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void rcpt_done(struct smtp_session *s, int rc, const struct store_rcpt *r,
+		      const struct policy *pol)
+{
 	struct smtp_tx *tx = s->tx;
 	char q[STORE_ADDR_LEN + 8];
 
@@ -500,6 +574,17 @@ static void rcpt_done(int rc, const struct store_rcpt *r, void *arg)
 			 s->client, q);
 		if (count_error(s))
 			return;
+	} else if (r->cls == STORE_RCPT_LOCAL && pol->listed == POLICY_LISTED_BLOCK &&
+		   !s->allowlisted) {
+		char why[POLICY_WHY_LEN + 8];
+		metrics_add(s->env->metrics, M_SMTP_RCPTS_REJECTED, 1);
+		metrics_add(s->env->metrics, M_POLICY_BLOCKED, 1);
+		reply(s, "550 5.7.1 <%s>: Sender rejected by the recipient's policy",
+		      tx->pending_rcpt);
+		log_info("rcpt_reject", "qid=%s client=%s rcpt=%s reason=policy_block list=%s",
+			 tx->qid, s->client, q, log_quote(why, sizeof(why), pol->listed_why));
+		if (count_error(s))
+			return;
 	} else if (r->cls == STORE_RCPT_LOCAL) {
 		bool dup = false;
 		for (size_t i = 0; i < tx->nrcpts; i++)
@@ -509,6 +594,8 @@ static void rcpt_done(int rc, const struct store_rcpt *r, void *arg)
 			struct smtp_tx_rcpt *slot = &tx->rcpts[tx->nrcpts++];
 			(void)str_copy(slot->addr, sizeof(slot->addr), tx->pending_rcpt);
 			slot->mailbox_id = r->mailbox_id;
+			slot->domain_id = r->domain_id;
+			slot->policy = *pol;
 		}
 		metrics_add(s->env->metrics, M_SMTP_RCPTS_ACCEPTED, 1);
 		enter_state(s, ST_RCPT);
@@ -601,7 +688,7 @@ static void rcpt_continue(struct smtp_session *s)
 		count_error(s);
 		return;
 	}
-	if (store_async_lookup(s->env->store, tx->pending_rcpt, rcpt_done, s) < 0) {
+	if (rcpt_lookup(s) < 0) {
 		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
 		reply(s, "451 4.3.0 Error: out of memory, try again later");
 		return;
@@ -846,14 +933,24 @@ static void message_done(int rc, void *arg)
 	s->waiting = false;
 	log_quote(from, sizeof(from), tx->from.addr);
 	if (rc == STORE_OK) {
+		size_t nt = 0, nq = 0;
+		for (size_t i = 0; i < tx->nrcpts; i++) {
+			nt += tx->rcpts[i].action == POLICY_TAG;
+			nq += tx->rcpts[i].action == POLICY_QUARANTINE;
+		}
+		metrics_add(env->metrics, M_POLICY_TAGGED, (int64_t)nt);
+		metrics_add(env->metrics, M_POLICY_QUARANTINED, (int64_t)nq);
 		metrics_add(env->metrics, M_SMTP_MESSAGES_ACCEPTED, 1);
 		metrics_add(env->metrics, M_SMTP_BYTES_ACCEPTED, (int64_t)tx->body.len);
 		if (env->nudge_wr >= 0 && write(env->nudge_wr, "", 1) < 0) {
 			/* a full pipe means the delivery worker is already nudged */
 		}
-		log_info("accepted", "qid=%s client=%s from=%s nrcpt=%zu size=%zu ms=%lld%s",
-			 tx->qid, s->client, from, tx->nrcpts, tx->body.len, (long long)ms,
-			 s->dead ? " client_gone=yes" : "");
+		log_info("accepted",
+			 "qid=%s client=%s from=%s nrcpt=%zu size=%zu score=%.2f tagged=%zu%s%s "
+			 "quarantined=%zu ms=%lld%s",
+			 tx->qid, s->client, from, tx->nrcpts, tx->body.len, tx->score, nt,
+			 nt ? " tagged_qid=" : "", nt ? tx->msg.tagged_queue_id : "", nq,
+			 (long long)ms, s->dead ? " client_gone=yes" : "");
 		if (!s->dead)
 			reply(s, "250 2.0.0 Ok: queued as %s", tx->qid);
 		s->nmessages++;
@@ -940,8 +1037,9 @@ static const char *hdr_name(char *dst, size_t len, const char *src)
 	return o ? dst : "unknown";
 }
 
-/* RFC 8601: what we verified, for the people and filters downstream. */
-static int add_auth_results(struct smtp_session *s)
+/* RFC 8601: what we verified, for the people and filters downstream.
+ * Appended to out at *o. */
+static int add_auth_results(struct smtp_session *s, char *out, size_t outlen, size_t *oo)
 {
 	struct smtp_tx *tx = s->tx;
 	char hdr[TRACE_HEADROOM / 2], a[STORE_DOMAIN_LEN], b[80];
@@ -971,44 +1069,52 @@ static int add_auth_results(struct smtp_session *s)
 			      dmarc_result_name(tx->dmarc_result),
 			      hdr_name(a, sizeof(a), tx->dmarc_from));
 	o = strlen(hdr);
-	if (o + 3 >= sizeof(hdr))
+	if (o + 3 >= sizeof(hdr) || *oo + o + 3 > outlen)
 		return -ENAMETOOLONG;
 	memcpy(hdr + o, "\r\n", 3);
-	return buf_prepend(&tx->body, hdr, strlen(hdr));
+	memcpy(out + *oo, hdr, o + 3);
+	*oo += o + 2;
+	return 0;
 }
 
-static int add_trace_header(struct smtp_session *s)
+/* Our trace block, top to bottom: Received, Authentication-Results and
+ * X-Mxguard-Connection, into tx->trace (every copy of the message gets
+ * it). */
+static int build_trace(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
 	const struct config *cfg = s->env->cfg;
-	char hdr[TRACE_HEADROOM], date[64], forpart[STORE_ADDR_LEN + 16] = "";
+	char date[64], forpart[STORE_ADDR_LEN + 16] = "";
 	const char *proto = tx->smtputf8 ? (s->tls ? "UTF8SMTPS" : "UTF8SMTP")
 			    : s->esmtp	 ? (s->tls ? "ESMTPS" : "ESMTP")
 					 : "SMTP";
 	char tlspart[160] = "", conn[1024];
+	size_t cap = TRACE_HEADROOM / 2, o;
 	int r;
 
-	/* The connection layer's findings, for the scoring layers and for the
-	 * people who read the headers. */
-	connection_summary(s, conn, sizeof(conn));
-	r = str_fmt(hdr, sizeof(hdr), "X-Mxguard-Connection: %s\r\n", conn);
-	if (r < 0 || (r = buf_prepend(&tx->body, hdr, strlen(hdr))) < 0)
-		return r < 0 ? r : -ENAMETOOLONG;
-	r = add_auth_results(s);
-	if (r < 0)
-		return r;
+	if (!(tx->trace = malloc(cap)))
+		return -ENOMEM;
 	rfc5322_date(time_now(), date, sizeof(date));
 	if (tx->nrcpts == 1)
 		(void)str_fmt(forpart, sizeof(forpart), "\r\n\tfor <%s>", tx->rcpts[0].addr);
 	if (s->tls_info[0])
 		(void)str_fmt(tlspart, sizeof(tlspart), "\r\n\t(using %s)", s->tls_info);
 	if (str_fmt(
-		hdr, sizeof(hdr),
+		tx->trace, cap,
 		"Received: from %s ([%s%s])%s\r\n\tby %s (mxguard) with %s id %s%s;\r\n\t%s\r\n",
 		s->helo, s->client_v6 ? "IPv6:" : "", s->client, tlspart, cfg->node.hostname, proto,
 		tx->qid, forpart, date) < 0)
 		return -ENAMETOOLONG;
-	return buf_prepend(&tx->body, hdr, strlen(hdr));
+	o = strlen(tx->trace);
+	if ((r = add_auth_results(s, tx->trace, cap, &o)) < 0)
+		return r;
+	/* The connection layer's findings, for the scoring layers and for the
+	 * people who read the headers. */
+	connection_summary(s, conn, sizeof(conn));
+	if (str_fmt(tx->trace + o, cap - o, "X-Mxguard-Connection: %s\r\n", conn) < 0)
+		return -ENAMETOOLONG;
+	tx->trace_len = o + strlen(tx->trace + o);
+	return 0;
 }
 
 /* The message is complete: refuse it, or commit it and reply when durable. */
@@ -1316,6 +1422,14 @@ static int start_scan(struct smtp_session *s)
 	tx->rcpt_list = calloc(tx->nrcpts, sizeof(*tx->rcpt_list));
 	if (!tx->rcpt_list)
 		return -ENOMEM;
+	/* Only we write our verdict: what a sender put there in our name goes
+	 * (after DKIM and DMARC have seen the message as it came). */
+	if (tx->body.mem) {
+		size_t n = tag_strip_ours(tx->body.mem + tx->body.start, &tx->body.len,
+					  s->env->cfg->node.hostname);
+		if (n)
+			log_info("stripped", "qid=%s client=%s headers=%zu", tx->qid, s->client, n);
+	}
 	for (size_t i = 0; i < tx->nrcpts; i++)
 		tx->rcpt_list[i] = tx->rcpts[i].addr;
 	req.qid = tx->qid;
@@ -1339,7 +1453,7 @@ static int start_scan(struct smtp_session *s)
 /* Appends the symbols as an X-Mxguard-Scan header, folded, bounded. */
 static int add_scan_header(struct smtp_session *s, const struct scan_result *r)
 {
-	char hdr[TRACE_HEADROOM / 2];
+	char hdr[TRACE_HEADROOM / 4];
 	size_t o = 0, line = 0;
 
 	if (r->nsymbols == 0)
@@ -1371,12 +1485,58 @@ static int add_scan_header(struct smtp_session *s, const struct scan_result *r)
 	return buf_prepend(&s->tx->body, hdr, strlen(hdr));
 }
 
+/* Every symbol as "NAME score detail" lines (kept with a quarantined copy). */
+static char *verdict_text(const struct scan_result *r)
+{
+	size_t cap = 64 + r->nsymbols * (SCAN_NAME_LEN + SCAN_DETAIL_LEN + 16), o = 0;
+	char *t = malloc(cap);
+
+	if (!t)
+		return NULL;
+	o += (size_t)snprintf(t, cap, "score %.2f\n", r->score);
+	for (size_t i = 0; i < r->nsymbols && o < cap; i++)
+		o += (size_t)snprintf(t + o, cap - o, "%s %.2f %s\n", r->symbols[i].name,
+				      r->symbols[i].score, r->symbols[i].detail);
+	return t;
+}
+
+/* Each recipient's action from its policy and the verdict. Returns how many
+ * recipients would refuse the message. */
+static size_t decide(struct smtp_session *s, const struct scan_result *r)
+{
+	struct smtp_tx *tx = s->tx;
+	struct policy_verdict v = {
+	    .score = r->score,
+	    .virus = r->action == SCAN_REJECT,
+	    .dmarc_fail = tx->dmarc_done && tx->dmarc_result == DMARC_FAIL,
+	};
+	size_t nreject = 0;
+
+	v.dmarc_quarantine = v.dmarc_fail && tx->dmarc_disposition == DMARC_POLICY_QUARANTINE;
+	tx->score = r->score;
+	tx->virus = v.virus;
+	for (size_t i = 0; i < tx->nrcpts; i++) {
+		struct smtp_tx_rcpt *rc = &tx->rcpts[i];
+
+		if (s->allowlisted && !v.virus) {
+			/* limits.allow_networks: our own relays, trusted as a whole */
+			rc->action = POLICY_DELIVER;
+			(void)str_copy(rc->why, sizeof(rc->why), "client allow-listed");
+		} else {
+			rc->action = policy_decide(&rc->policy, &v, rc->why, sizeof(rc->why));
+		}
+		if (rc->action == POLICY_REJECT)
+			nreject++;
+	}
+	return nreject;
+}
+
 static void scan_done(const struct scan_result *r, void *arg)
 {
 	struct smtp_session *s = arg;
 	struct smtp_tx *tx = s->tx;
 	char syms[512] = "";
-	size_t o = 0;
+	size_t o = 0, nreject;
 
 	s->waiting = false;
 	if (s->dead) {
@@ -1389,49 +1549,154 @@ static void scan_done(const struct scan_result *r, void *arg)
 			break;
 		o += strlen(syms + o);
 	}
-	if (r->action != SCAN_ACCEPT) {
+	if (r->action == SCAN_TEMPFAIL) {
 		char why[SCAN_REPLY_LEN + 8];
-		bool perm = r->action == SCAN_REJECT;
-		metrics_add(s->env->metrics, perm ? M_SMTP_MESSAGES_REJECTED : M_SMTP_TEMPFAILS, 1);
-		log_info(perm ? "reject" : "tempfail",
-			 "qid=%s client=%s reason=scan reply=%s symbols=\"%s\" ms=%lld", tx->qid,
-			 s->client, log_quote(why, sizeof(why), r->reply), syms, (long long)r->ms);
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		log_info("tempfail", "qid=%s client=%s reason=scan reply=%s symbols=\"%s\" ms=%lld",
+			 tx->qid, s->client, log_quote(why, sizeof(why), r->reply), syms,
+			 (long long)r->ms);
 		reply(s, "%s", r->reply);
 		smtp_tx_free(s);
-		if (perm)
-			count_error(s);
 		session_process(s);
 		return;
 	}
+	nreject = decide(s, r);
+	for (size_t i = 0; i < tx->nrcpts; i++) {
+		char q[STORE_ADDR_LEN + 8], w[POLICY_WHY_LEN + 8];
+		log_info("verdict", "qid=%s rcpt=%s action=%s score=%.2f why=%s", tx->qid,
+			 log_quote(q, sizeof(q), tx->rcpts[i].addr),
+			 policy_action_name(tx->rcpts[i].action), r->score,
+			 log_quote(w, sizeof(w), tx->rcpts[i].why));
+	}
+	if (nreject == tx->nrcpts) {
+		char why[SCAN_REPLY_LEN + 8];
+		metrics_add(s->env->metrics, M_SMTP_MESSAGES_REJECTED, 1);
+		if (!tx->virus)
+			metrics_add(s->env->metrics, M_POLICY_REJECTED, 1);
+		if (tx->virus)
+			(void)str_copy(why, sizeof(why), r->reply);
+		else
+			(void)str_fmt(why, sizeof(why),
+				      "550 5.7.1 Message refused as spam (SpamScore %.1f)",
+				      r->score);
+		log_info("reject", "qid=%s client=%s reason=%s score=%.2f symbols=\"%s\" ms=%lld",
+			 tx->qid, s->client, tx->virus ? "scan" : "spam", r->score, syms,
+			 (long long)r->ms);
+		reply(s, "%s", why);
+		reputation_spam(s);
+		smtp_tx_free(s);
+		session_process(s);
+		return;
+	}
+	/* After DATA one reply covers every recipient: those whose policy says
+	 * reject, while others accept, are held rather than dropped. */
+	for (size_t i = 0; nreject && i < tx->nrcpts; i++) {
+		struct smtp_tx_rcpt *rc = &tx->rcpts[i];
+		size_t n = strlen(rc->why);
+		if (rc->action != POLICY_REJECT)
+			continue;
+		rc->action = POLICY_QUARANTINE;
+		(void)str_copy(rc->why + n, sizeof(rc->why) - n,
+			       "; quarantined: other recipients accept");
+	}
 	log_debug("scanned", "qid=%s score=%.1f symbols=\"%s\" ms=%lld", tx->qid, r->score, syms,
 		  (long long)r->ms);
-	if (add_scan_header(s, r) < 0) {
+	if (!(tx->verdict = verdict_text(r)) || add_scan_header(s, r) < 0) {
 		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
 		reply(s, "451 4.3.0 Error: cannot add the scan header, try again later");
 		smtp_tx_free(s);
 		session_process(s);
 		return;
 	}
+	if (tx->virus)
+		(void)str_fmt(tx->qreason, sizeof(tx->qreason), "virus: %s", r->reply);
 	commit_message(s);
 	if (!s->waiting)
 		session_process(s);
 }
 
-/* The message passed its checks: trace headers, then the durable commit;
- * message_done replies. */
+/* The copies the recipients' actions need: the quarantine's (as received
+ * plus trace headers), the tagged one (subject prefix, X-Spam-Status: Yes),
+ * and the plain one (X-Spam-Status: No). 0 or -errno. */
+static int make_copies(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const struct smtp_tx_rcpt *first_tag = NULL, *first_q = NULL;
+	bool plain_headers = false;
+	char hdr[256];
+	int r;
+
+	for (size_t i = 0; i < tx->nrcpts; i++) {
+		const struct smtp_tx_rcpt *rc = &tx->rcpts[i];
+		if (rc->action == POLICY_TAG && !first_tag)
+			first_tag = rc;
+		if (rc->action == POLICY_QUARANTINE && !first_q)
+			first_q = rc;
+		if (rc->action == POLICY_DELIVER && rc->policy.spam_headers)
+			plain_headers = true;
+	}
+	tag_subject_get(buf_data(&tx->body), tx->body.len, tx->subject, sizeof(tx->subject));
+	if (first_q) {
+		size_t n = tx->trace_len + tx->body.len;
+		if (!(tx->qcopy = malloc(n)))
+			return -ENOMEM;
+		memcpy(tx->qcopy, tx->trace, tx->trace_len);
+		memcpy(tx->qcopy + tx->trace_len, buf_data(&tx->body), tx->body.len);
+		if (!tx->qreason[0])
+			(void)str_copy(tx->qreason, sizeof(tx->qreason), first_q->why);
+		tx->qinfo.data = tx->qcopy;
+		tx->qinfo.len = n;
+		tx->qinfo.subject = tx->subject;
+		tx->qinfo.score = tx->score;
+		tx->qinfo.reason = tx->qreason;
+		tx->qinfo.verdict = tx->verdict;
+		tx->msg.quarantine = &tx->qinfo;
+	}
+	if (first_tag) {
+		/* one tagged copy per message: its recipients share the tag of
+		 * the first of them */
+		char *extra;
+		size_t hl;
+		if ((r = tag_spam_headers(hdr, sizeof(hdr), tx->score, true)) < 0)
+			return r;
+		hl = strlen(hdr);
+		if (!(extra = malloc(tx->trace_len + hl)))
+			return -ENOMEM;
+		memcpy(extra, tx->trace, tx->trace_len);
+		memcpy(extra + tx->trace_len, hdr, hl);
+		r = tag_subject_copy(buf_data(&tx->body), tx->body.len, extra, tx->trace_len + hl,
+				     first_tag->policy.subject_tag, &tx->tagged, &tx->tagged_len);
+		free(extra);
+		if (r < 0)
+			return r;
+		queue_id_new(tx->msg.tagged_queue_id);
+		tx->msg.tagged_data = tx->tagged;
+		tx->msg.tagged_len = tx->tagged_len;
+	}
+	if (plain_headers) {
+		if ((r = tag_spam_headers(hdr, sizeof(hdr), tx->score, false)) < 0 ||
+		    (r = buf_prepend(&tx->body, hdr, strlen(hdr))) < 0)
+			return r;
+	}
+	return buf_prepend(&tx->body, tx->trace, tx->trace_len);
+}
+
+/* The message passed its checks: trace headers, the copies, then the
+ * durable commit; message_done replies. */
 static void commit_message(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
 	unsigned f = tx->dec.flags;
+	int64_t now = time_now();
 
-	if (add_trace_header(s) < 0) {
+	if (build_trace(s) < 0) {
 		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
 		reply(s, "451 4.3.0 Error: cannot add trace header, try again later");
 		smtp_tx_free(s);
 		return;
 	}
 	tx->mrcpts = calloc(tx->nrcpts, sizeof(*tx->mrcpts));
-	if (!tx->mrcpts) {
+	if (!tx->mrcpts || make_copies(s) < 0) {
 		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
 		reply(s, "451 4.3.0 Error: out of memory, try again later");
 		smtp_tx_free(s);
@@ -1440,13 +1705,17 @@ static void commit_message(struct smtp_session *s)
 	for (size_t i = 0; i < tx->nrcpts; i++) {
 		tx->mrcpts[i].address = tx->rcpts[i].addr;
 		tx->mrcpts[i].mailbox_id = tx->rcpts[i].mailbox_id;
+		tx->mrcpts[i].tagged = tx->rcpts[i].action == POLICY_TAG;
+		if (tx->rcpts[i].action == POLICY_QUARANTINE)
+			tx->mrcpts[i].quarantine_until =
+			    policy_quarantine_until(&tx->rcpts[i].policy, now);
 	}
 	(void)str_copy(tx->msg.queue_id, sizeof(tx->msg.queue_id), tx->qid);
 	tx->msg.sender = tx->from.addr;
 	tx->msg.client_addr = s->client;
 	tx->msg.helo = s->helo;
 	tx->msg.tls = s->tls_info;
-	tx->msg.received_at = time_now();
+	tx->msg.received_at = now;
 	tx->msg.flags = (tx->body_8bit || (f & SMTP_DATA_8BIT) ? STORE_MSG_8BITMIME : 0) |
 			(tx->smtputf8 ? STORE_MSG_SMTPUTF8 : 0);
 	tx->msg.rcpts = tx->mrcpts;

@@ -11,7 +11,7 @@
 
 #include "core/log.h"
 
-enum job_kind { JOB_LOOKUP, JOB_COMMIT, JOB_REP_GET, JOB_REP_RECORD };
+enum job_kind { JOB_LOOKUP, JOB_COMMIT, JOB_REP_GET, JOB_REP_RECORD, JOB_CALL };
 
 struct job {
 	struct job *next;
@@ -27,6 +27,8 @@ struct job {
 	struct store_reputation rep[2];
 	int64_t half_life;
 	bool spam;
+	store_async_fn fn; /* JOB_CALL */
+	store_async_call_cb call_cb;
 	void *arg;
 };
 
@@ -117,6 +119,15 @@ static void run_batch(struct store_async *sa, struct job *head)
 					 store_last_error(sa->store));
 			continue;
 		}
+		if (j->kind == JOB_CALL) {
+			j->rc = j->fn(sa->store, j->arg);
+			if (j->rc == STORE_TEMPFAIL) {
+				metrics_add(sa->metrics, M_STORE_ERRORS, 1);
+				log_warn("store_error", "op=call reason=\"%s\"",
+					 store_last_error(sa->store));
+			}
+			continue;
+		}
 		if (j->kind == JOB_LOOKUP) {
 			j->rc = store_rcpt_lookup(sa->store, j->address, &j->rcpt);
 			if (j->rc == STORE_TEMPFAIL) {
@@ -186,6 +197,8 @@ static void deliver_done(struct store_async *sa)
 			head->commit_cb(head->rc, head->arg);
 		else if (head->kind == JOB_REP_GET)
 			head->rep_cb(head->rc, head->rep, head->arg);
+		else if (head->kind == JOB_CALL && head->call_cb)
+			head->call_cb(head->rc, head->arg);
 		free(head);
 	}
 }
@@ -320,6 +333,19 @@ int store_async_reputation_record(struct store_async *sa, const char *ip, const 
 	if (!j)
 		return -ENOMEM;
 	j->spam = spam;
+	return submit(sa, j);
+}
+
+int store_async_call(struct store_async *sa, store_async_fn fn, store_async_call_cb cb, void *arg)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return -ENOMEM;
+	j->kind = JOB_CALL;
+	j->fn = fn;
+	j->call_cb = cb;
+	j->arg = arg;
 	return submit(sa, j);
 }
 

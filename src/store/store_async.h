@@ -32,6 +32,8 @@ struct store_async;
 typedef void (*store_async_lookup_cb)(int rc, const struct store_rcpt *r, void *arg);
 typedef void (*store_async_commit_cb)(int rc, void *arg);
 /* rep[0] is the address, rep[1] its network. */
+typedef int (*store_async_fn)(struct store *st, void *arg);
+typedef void (*store_async_call_cb)(int rc, void *arg);
 typedef void (*store_async_rep_cb)(int rc, const struct store_reputation rep[2], void *arg);
 
 struct store_async *store_async_new(struct event_base *base, const struct config *cfg,
@@ -47,6 +49,12 @@ int store_async_reputation(struct store_async *sa, const char *ip, const char *n
 /* Counts one spam or ham verdict for a client; no callback. */
 int store_async_reputation_record(struct store_async *sa, const char *ip, const char *net,
 				  bool spam, int64_t half_life) MXG_WUR;
+/* Runs fn(store, arg) on the store thread, in order with the other jobs,
+ * then cb(rc, arg) on the loop (cb may be NULL: fire and forget; arg must
+ * then stay valid until fn has run, or be owned and freed by fn). fn must
+ * not block on anything but the store. Returns 0 or -ENOMEM. */
+int store_async_call(struct store_async *sa, store_async_fn fn, store_async_call_cb cb,
+		     void *arg) MXG_WUR;
 /* Jobs submitted and not yet called back. */
 size_t store_async_pending(const struct store_async *sa);
 /* Finishes the queued jobs, runs their callbacks, stops the thread. */

@@ -21,7 +21,7 @@ MXGUARD = os.path.join(harness.BUILD, "mxguard")
 
 
 def scan(path=None, data=None, text=False, timeout=120):
-    args = [MXGUARD, "scan", path or "-"] + (["--text"] if text else [])
+    args = [MXGUARD, "scan", "--mime", path or "-"] + (["--text"] if text else [])
     r = subprocess.run(args, input=data, capture_output=True, timeout=timeout)
     assert r.returncode == 0, "scan failed (%d): %s" % (r.returncode, r.stderr[-2000:])
     return r.stdout.decode() if text else json.loads(r.stdout)
