@@ -6,6 +6,7 @@
  * operation on a 32-byte digest.
  */
 #include "auth/dkim.h"
+#include "auth/dkim_private.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -21,12 +22,6 @@
 
 #define DKIM_SIG_MAX 1024 /* bytes of a decoded b= (RSA 8192) */
 #define DKIM_KEY_MAX 2048 /* bytes of a decoded p= */
-
-struct dkim_hdr {
-	const char *p; /* the field, with its folding, without the final CRLF */
-	size_t len;
-	size_t nlen; /* of the name */
-};
 
 struct dkim_one {
 	struct dkim_req *q;
@@ -172,7 +167,7 @@ static int tag_copy_nows(const struct dkim_tag *t, char *out, size_t outlen)
 }
 
 /* base64 (whitespace ignored, padding checked) into out. */
-static int b64_decode(const char *s, size_t len, unsigned char *out, size_t outlen, size_t *used)
+int dkim_b64_decode(const char *s, size_t len, unsigned char *out, size_t outlen, size_t *used)
 {
 	uint32_t acc = 0;
 	int bits = 0, pad = 0;
@@ -215,7 +210,7 @@ static int b64_decode(const char *s, size_t len, unsigned char *out, size_t outl
 	return 0;
 }
 
-static void b64_encode(const unsigned char *in, size_t n, char *out, size_t outlen)
+void dkim_b64_encode(const unsigned char *in, size_t n, char *out, size_t outlen)
 {
 	static const char tab[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -381,7 +376,7 @@ int dkim_body_hash(enum dkim_canon c, bool sha1, const char *body, size_t len, i
 		rc = -ENAMETOOLONG;
 		goto out;
 	}
-	b64_encode(h, hl, b64, b64len);
+	dkim_b64_encode(h, hl, b64, b64len);
 	rc = 0;
 out:
 	EVP_MD_CTX_free(md);
@@ -390,8 +385,28 @@ out:
 
 /* ---- the message ---------------------------------------------------------- */
 
+char *dkim_crlf_dup(const char *msg, size_t len, size_t *outlen)
+{
+	char *m;
+	size_t o = 0;
+
+	if (len > (SIZE_MAX - 1) / 2)
+		return NULL;
+	m = malloc(len * 2 + 1);
+	if (!m)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (msg[i] == '\n' && (i == 0 || msg[i - 1] != '\r'))
+			m[o++] = '\r';
+		m[o++] = msg[i];
+	}
+	m[o] = '\0';
+	*outlen = o;
+	return m;
+}
+
 /* Splits the header into fields; returns the offset of the body. */
-static size_t split_header(const char *m, size_t len, struct dkim_hdr *h, size_t *nh)
+size_t dkim_split_header(const char *m, size_t len, struct dkim_hdr *h, size_t *nh)
 {
 	size_t i = 0, n = 0;
 
@@ -427,7 +442,7 @@ static size_t split_header(const char *m, size_t len, struct dkim_hdr *h, size_t
 	return i;
 }
 
-static bool hdr_is(const struct dkim_hdr *h, const char *name, size_t nl)
+bool dkim_hdr_is(const struct dkim_hdr *h, const char *name, size_t nl)
 {
 	return h->nlen == nl && !strncasecmp(h->p, name, nl);
 }
@@ -453,6 +468,76 @@ static int64_t tag_num(const struct dkim_tag *t, bool *ok)
 			v = v * 10 + (t->val[i] - '0');
 	}
 	return v;
+}
+
+int dkim_hlist_parse(const char *v, size_t vlen, char (*names)[DKIM_NAME_LEN], size_t max,
+		     size_t *nn)
+{
+	size_t k = 0;
+
+	*nn = 0;
+	while (k < vlen) {
+		size_t st;
+		while (k < vlen && (is_wsp(v[k]) || v[k] == '\r' || v[k] == '\n'))
+			k++;
+		st = k;
+		while (k < vlen && v[k] != ':' && !is_wsp(v[k]) && v[k] != '\r' && v[k] != '\n')
+			k++;
+		if (k > st) {
+			if (*nn == max || k - st >= DKIM_NAME_LEN)
+				return -E2BIG;
+			memcpy(names[*nn], v + st, k - st);
+			names[(*nn)++][k - st] = '\0';
+		}
+		while (k < vlen && v[k] != ':')
+			k++;
+		if (k < vlen)
+			k++;
+	}
+	return 0;
+}
+
+int dkim_feed_fields(EVP_MD_CTX *md, enum dkim_canon c, const struct dkim_hdr *hs, size_t nh,
+		     char (*names)[DKIM_NAME_LEN], size_t nn, char *buf, size_t bufcap)
+{
+	bool *used = calloc(nh ? nh : 1, sizeof(*used));
+	size_t bl;
+
+	if (!used)
+		return -ENOMEM;
+	for (size_t nk = 0; nk < nn; nk++) {
+		size_t nl = strlen(names[nk]);
+		for (size_t j = nh; j-- > 0;) {
+			if (used[j] || !dkim_hdr_is(&hs[j], names[nk], nl))
+				continue;
+			used[j] = true;
+			if (dkim_canon_header(c, hs[j].p, hs[j].len, buf, bufcap, &bl) == 0)
+				EVP_DigestUpdate(md, buf, bl);
+			break;
+		}
+	}
+	free(used);
+	return 0;
+}
+
+int dkim_feed_self(EVP_MD_CTX *md, enum dkim_canon c, const char *field, size_t flen,
+		   const char *bval, size_t bvlen, char *buf, size_t bufcap)
+{
+	/* the value and the FWS between "=" and it go */
+	size_t pre = (size_t)(bval - field), post = pre + bvlen, eq = pre, tl, bl;
+	char *tmp = malloc(flen + 1);
+
+	if (!tmp)
+		return -ENOMEM;
+	while (eq > 0 && field[eq - 1] != '=')
+		eq--;
+	tl = eq + (flen - post);
+	memcpy(tmp, field, eq);
+	memcpy(tmp + eq, field + post, flen - post);
+	if (dkim_canon_header(c, tmp, tl, buf, bufcap, &bl) == 0)
+		EVP_DigestUpdate(md, buf, bl - 2);
+	free(tmp);
+	return 0;
 }
 
 /* Everything about one signature that needs no key. */
@@ -590,88 +675,38 @@ static void sig_prepare(struct dkim_req *q, struct dkim_one *s, const struct dki
 			return;
 		}
 	}
-	if (b64_decode(b->val, b->vlen, s->sig, sizeof(s->sig), &s->siglen) < 0 || s->siglen == 0) {
+	if (dkim_b64_decode(b->val, b->vlen, s->sig, sizeof(s->sig), &s->siglen) < 0 ||
+	    s->siglen == 0) {
 		sig_set(s, DKIM_PERMERROR, "bad b=");
 		return;
 	}
 	/* h= must name From (RFC 6376 5.4) */
 	{
-		char names[DKIM_MAX_H][80];
-		size_t nn = 0, k = 0;
-		bool from = false, used[DKIM_MAX_HEADERS] = {false};
-		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		char names[DKIM_MAX_H][DKIM_NAME_LEN];
+		size_t nn = 0;
+		bool from = false;
+		EVP_MD_CTX *md = NULL;
 		char *buf = NULL;
-		size_t bufcap = 0, bl;
+		size_t bufcap = 65536;
+		unsigned dl = 0;
 
-		while (k < h->vlen) {
-			size_t st;
-			while (k < h->vlen &&
-			       (is_wsp(h->val[k]) || h->val[k] == '\r' || h->val[k] == '\n'))
-				k++;
-			st = k;
-			while (k < h->vlen && h->val[k] != ':' && !is_wsp(h->val[k]) &&
-			       h->val[k] != '\r' && h->val[k] != '\n')
-				k++;
-			if (k > st) {
-				if (nn == DKIM_MAX_H || k - st >= sizeof(names[0])) {
-					EVP_MD_CTX_free(md);
-					sig_set(s, DKIM_PERMERROR, "h= too long");
-					return;
-				}
-				memcpy(names[nn], h->val + st, k - st);
-				names[nn++][k - st] = '\0';
-				if (!strcasecmp(names[nn - 1], "from"))
-					from = true;
-			}
-			while (k < h->vlen && h->val[k] != ':')
-				k++;
-			if (k < h->vlen)
-				k++;
-		}
-		if (!from || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-			EVP_MD_CTX_free(md);
-			sig_set(s, from ? DKIM_TEMPERROR : DKIM_PERMERROR,
-				from ? "out of memory" : "h= does not sign From");
+		if (dkim_hlist_parse(h->val, h->vlen, names, DKIM_MAX_H, &nn) < 0) {
+			sig_set(s, DKIM_PERMERROR, "h= too long");
 			return;
 		}
-		/* the named fields, each instance taken from the bottom up */
-		bufcap = 65536;
+		for (size_t k = 0; k < nn; k++)
+			if (!strcasecmp(names[k], "from"))
+				from = true;
+		if (!from) {
+			sig_set(s, DKIM_PERMERROR, "h= does not sign From");
+			return;
+		}
+		md = EVP_MD_CTX_new();
 		buf = malloc(bufcap);
-		for (size_t nk = 0; buf && nk < nn; nk++) {
-			size_t nl = strlen(names[nk]);
-			for (size_t j = nh; j-- > 0;) {
-				if (used[j] || !hdr_is(&hs[j], names[nk], nl))
-					continue;
-				used[j] = true;
-				if (dkim_canon_header(hc, hs[j].p, hs[j].len, buf, bufcap, &bl) ==
-				    0)
-					EVP_DigestUpdate(md, buf, bl);
-				break;
-			}
-		}
-		/* the signature field itself, b= emptied, without the final CRLF */
-		if (buf) {
-			size_t pre = (size_t)(b->val - sh->p), post = pre + b->vlen;
-			size_t tl = pre + (sh->len - post);
-			char *tmp = malloc(tl + 1);
-			if (tmp) {
-				/* value and the FWS between "=" and it go */
-				size_t eq = pre;
-				while (eq > 0 && sh->p[eq - 1] != '=')
-					eq--;
-				tl = eq + (sh->len - post);
-				memcpy(tmp, sh->p, eq);
-				memcpy(tmp + eq, sh->p + post, sh->len - post);
-				if (dkim_canon_header(hc, tmp, tl, buf, bufcap, &bl) == 0)
-					EVP_DigestUpdate(md, buf, bl - 2);
-				free(tmp);
-			} else {
-				free(buf);
-				buf = NULL;
-			}
-		}
-		unsigned dl = 0;
-		if (!buf || EVP_DigestFinal_ex(md, s->digest, &dl) != 1) {
+		if (!md || !buf || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+		    dkim_feed_fields(md, hc, hs, nh, names, nn, buf, bufcap) < 0 ||
+		    dkim_feed_self(md, hc, sh->p, sh->len, b->val, b->vlen, buf, bufcap) < 0 ||
+		    EVP_DigestFinal_ex(md, s->digest, &dl) != 1) {
 			free(buf);
 			EVP_MD_CTX_free(md);
 			sig_set(s, DKIM_TEMPERROR, "out of memory");
@@ -706,20 +741,23 @@ badc:
 
 /* ---- keys ------------------------------------------------------------------ */
 
-static void key_check(struct dkim_req *q, struct dkim_one *s, const char *rec, size_t len)
+enum dkim_result dkim_key_load(const char *rec, size_t len, bool ed25519, bool strict_i,
+			       int min_bits, EVP_PKEY **keyp, int *bits, bool *testing,
+			       const char **why)
 {
 	struct dkim_tags tags;
 	const struct dkim_tag *v, *h, *k, *p, *st, *t;
 	unsigned char der[DKIM_KEY_MAX];
 	size_t derlen = 0;
 	EVP_PKEY *key = NULL;
-	EVP_PKEY_CTX *pc = NULL;
-	EVP_MD_CTX *mc = NULL;
-	int min = q->o.min_rsa_bits > 0 ? q->o.min_rsa_bits : DKIM_DEFAULT_MIN_RSA_BITS;
+	int min = min_bits > 0 ? min_bits : DKIM_DEFAULT_MIN_RSA_BITS;
 
+	*keyp = NULL;
+	*bits = 0;
+	*testing = false;
 	if (dkim_tags_parse(rec, len, &tags) < 0) {
-		sig_set(s, DKIM_PERMERROR, "bad key record");
-		goto out;
+		*why = "bad key record";
+		return DKIM_PERMERROR;
 	}
 	v = dkim_tags_get(&tags, "v");
 	h = dkim_tags_get(&tags, "h");
@@ -728,24 +766,20 @@ static void key_check(struct dkim_req *q, struct dkim_one *s, const char *rec, s
 	st = dkim_tags_get(&tags, "s");
 	t = dkim_tags_get(&tags, "t");
 	if (v && (v != &tags.t[0] || !(v->vlen == 5 && !memcmp(v->val, "DKIM1", 5)))) {
-		sig_set(s, DKIM_PERMERROR, "key record version is not DKIM1");
-		goto out;
+		*why = "key record version is not DKIM1";
+		return DKIM_PERMERROR;
 	}
 	if (!p) {
-		sig_set(s, DKIM_PERMERROR, "key record without p=");
-		goto out;
+		*why = "key record without p=";
+		return DKIM_PERMERROR;
 	}
 	if (p->vlen == 0) {
-		sig_set(s, DKIM_PERMERROR, "key revoked");
-		goto out;
+		*why = "key revoked";
+		return DKIM_PERMERROR;
 	}
-	if (k && !tag_is(k, s->ed25519 ? "ed25519" : "rsa")) {
-		sig_set(s, DKIM_PERMERROR, "key type does not match a=");
-		goto out;
-	}
-	if (!k && s->ed25519) {
-		sig_set(s, DKIM_PERMERROR, "key type does not match a=");
-		goto out;
+	if ((k && !tag_is(k, ed25519 ? "ed25519" : "rsa")) || (!k && ed25519)) {
+		*why = "key type does not match a=";
+		return DKIM_PERMERROR;
 	}
 	if (h) {
 		bool sha256 = false;
@@ -765,8 +799,8 @@ static void key_check(struct dkim_req *q, struct dkim_one *s, const char *rec, s
 			i = j + 1;
 		}
 		if (!sha256) {
-			sig_set(s, DKIM_PERMERROR, "key h= excludes sha256");
-			goto out;
+			*why = "key h= excludes sha256";
+			return DKIM_PERMERROR;
 		}
 	}
 	if (st) {
@@ -781,28 +815,28 @@ static void key_check(struct dkim_req *q, struct dkim_one *s, const char *rec, s
 			i = j + 1;
 		}
 		if (!email) {
-			sig_set(s, DKIM_PERMERROR, "key not for email (s=)");
-			goto out;
+			*why = "key not for email (s=)";
+			return DKIM_PERMERROR;
 		}
 	}
 	if (t) {
 		for (size_t i = 0; i < t->vlen; i++) {
 			if (t->val[i] == 'y')
-				s->out.testing = true;
+				*testing = true;
 			if (t->val[i] == 's' &&
 			    (i + 1 == t->vlen || t->val[i + 1] == ':' || is_wsp(t->val[i + 1])) &&
 			    (i == 0 || t->val[i - 1] == ':' || is_wsp(t->val[i - 1])) &&
-			    !s->strict_i_ok) {
-				sig_set(s, DKIM_PERMERROR, "key t=s and i= is a subdomain of d=");
-				goto out;
+			    !strict_i) {
+				*why = "key t=s and i= is a subdomain of d=";
+				return DKIM_PERMERROR;
 			}
 		}
 	}
-	if (b64_decode(p->val, p->vlen, der, sizeof(der), &derlen) < 0 || derlen == 0) {
-		sig_set(s, DKIM_PERMERROR, "bad p=");
-		goto out;
+	if (dkim_b64_decode(p->val, p->vlen, der, sizeof(der), &derlen) < 0 || derlen == 0) {
+		*why = "bad p=";
+		return DKIM_PERMERROR;
 	}
-	if (s->ed25519) {
+	if (ed25519) {
 		key = derlen == 32 ? EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der, 32)
 				   : NULL;
 	} else {
@@ -818,12 +852,53 @@ static void key_check(struct dkim_req *q, struct dkim_one *s, const char *rec, s
 		}
 	}
 	if (!key) {
-		sig_set(s, DKIM_PERMERROR, "bad p=");
-		goto out;
+		*why = "bad p=";
+		return DKIM_PERMERROR;
 	}
-	s->out.key_bits = EVP_PKEY_get_bits(key);
-	if (!s->ed25519 && s->out.key_bits < min) {
-		sig_set(s, DKIM_POLICY, "RSA key too small");
+	*bits = EVP_PKEY_get_bits(key);
+	if (!ed25519 && *bits < min) {
+		EVP_PKEY_free(key);
+		*why = "RSA key too small";
+		return DKIM_POLICY;
+	}
+	*keyp = key;
+	*why = "";
+	return DKIM_PASS;
+}
+
+bool dkim_digest_verify(EVP_PKEY *key, bool ed25519, const unsigned char *digest,
+			const unsigned char *sig, size_t siglen)
+{
+	EVP_PKEY_CTX *pc = NULL;
+	EVP_MD_CTX *mc = NULL;
+	bool ok;
+
+	if (ed25519) {
+		mc = EVP_MD_CTX_new();
+		ok = mc && EVP_DigestVerifyInit(mc, NULL, NULL, NULL, key) == 1 &&
+		     EVP_DigestVerify(mc, sig, siglen, digest, 32) == 1;
+	} else {
+		pc = EVP_PKEY_CTX_new(key, NULL);
+		ok = pc && EVP_PKEY_verify_init(pc) == 1 &&
+		     EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) == 1 &&
+		     EVP_PKEY_CTX_set_signature_md(pc, EVP_sha256()) == 1 &&
+		     EVP_PKEY_verify(pc, sig, siglen, digest, 32) == 1;
+	}
+	EVP_MD_CTX_free(mc);
+	EVP_PKEY_CTX_free(pc);
+	return ok;
+}
+
+static void key_check(struct dkim_req *q, struct dkim_one *s, const char *rec, size_t len)
+{
+	EVP_PKEY *key = NULL;
+	const char *why = "";
+	enum dkim_result r;
+
+	r = dkim_key_load(rec, len, s->ed25519, s->strict_i_ok, q->o.min_rsa_bits, &key,
+			  &s->out.key_bits, &s->out.testing, &why);
+	if (r != DKIM_PASS) {
+		sig_set(s, r, why);
 		goto out;
 	}
 	if (s->done)
@@ -832,25 +907,11 @@ static void key_check(struct dkim_req *q, struct dkim_one *s, const char *rec, s
 		sig_set(s, DKIM_FAIL, "body hash mismatch");
 		goto out;
 	}
-	int ok;
-	if (s->ed25519) {
-		mc = EVP_MD_CTX_new();
-		ok = mc && EVP_DigestVerifyInit(mc, NULL, NULL, NULL, key) == 1 &&
-		     EVP_DigestVerify(mc, s->sig, s->siglen, s->digest, 32) == 1;
-	} else {
-		pc = EVP_PKEY_CTX_new(key, NULL);
-		ok = pc && EVP_PKEY_verify_init(pc) == 1 &&
-		     EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) == 1 &&
-		     EVP_PKEY_CTX_set_signature_md(pc, EVP_sha256()) == 1 &&
-		     EVP_PKEY_verify(pc, s->sig, s->siglen, s->digest, 32) == 1;
-	}
-	if (ok)
+	if (dkim_digest_verify(key, s->ed25519, s->digest, s->sig, s->siglen))
 		sig_set(s, DKIM_PASS, "");
 	else
 		sig_set(s, DKIM_FAIL, "signature mismatch");
 out:
-	EVP_MD_CTX_free(mc);
-	EVP_PKEY_CTX_free(pc);
 	EVP_PKEY_free(key);
 }
 
@@ -921,7 +982,7 @@ int dkim_verify(struct resolver *r, const struct dkim_opts *opts, const char *ms
 {
 	struct dkim_req *q = NULL;
 	struct dkim_hdr *hs = NULL;
-	size_t nh = 0, body, o = 0;
+	size_t nh = 0, body;
 	struct timeval zero = {0, 0};
 	int rc = -EINVAL;
 
@@ -940,19 +1001,12 @@ int dkim_verify(struct resolver *r, const struct dkim_opts *opts, const char *ms
 	if (opts)
 		q->o = *opts;
 	/* a CRLF copy: bare LF becomes CRLF */
-	q->msg = malloc(len * 2 + 1);
+	q->msg = dkim_crlf_dup(msg, len, &q->len);
 	if (!q->msg)
 		goto out;
-	for (size_t i = 0; i < len; i++) {
-		if (msg[i] == '\n' && (i == 0 || msg[i - 1] != '\r'))
-			q->msg[o++] = '\r';
-		q->msg[o++] = msg[i];
-	}
-	q->msg[o] = '\0';
-	q->len = o;
-	body = split_header(q->msg, q->len, hs, &nh);
+	body = dkim_split_header(q->msg, q->len, hs, &nh);
 	for (size_t i = 0; i < nh && q->n < DKIM_MAX_SIGNATURES; i++) {
-		if (!hdr_is(&hs[i], "DKIM-Signature", 14))
+		if (!dkim_hdr_is(&hs[i], "DKIM-Signature", 14))
 			continue;
 		struct dkim_one *s = &q->one[q->n++];
 		s->q = q;

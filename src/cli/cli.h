@@ -43,6 +43,11 @@ enum opt_bit {
 	O_LEARN = 1 << 13,
 	O_SEARCH = 1 << 14,
 	O_MIME = 1 << 15,
+	O_SPAM = 1 << 20,
+	O_HAM = 1 << 16,
+	O_SELECTOR = 1 << 17,
+	O_TYPE = 1 << 18,
+	O_NOW = 1 << 19,
 };
 
 /* One invocation: the parsed command line and what it opened. */
@@ -116,5 +121,20 @@ int cmd_quarantine_show(struct cli *c);
 int cmd_quarantine_release(struct cli *c);
 int cmd_quarantine_delete(struct cli *c);
 int cmd_quarantine_expire(struct cli *c);
+int cmd_learn(struct cli *c);
+int cmd_unlearn(struct cli *c);
+int cmd_bayes_stats(struct cli *c);
+int cmd_bayes_expire(struct cli *c);
+int cmd_bayes_classify(struct cli *c);
+int cmd_dkim_keygen(struct cli *c);
+int cmd_dkim_list(struct cli *c);
+int cmd_dkim_activate(struct cli *c);
+int cmd_dkim_remove(struct cli *c);
+int cmd_dmarc_report(struct cli *c);
+int cmd_rel_list(struct cli *c);
+int cmd_rel_add(struct cli *c);
+int cmd_rel_trust(struct cli *c);
+int cmd_rel_remove(struct cli *c);
+int cmd_rel_expire(struct cli *c);
 
 #endif

@@ -10,8 +10,11 @@
 
 #include "cli/cli.h"
 #include "core/util.h"
+#include "mime/mime.h"
 #include "policy/policy.h"
 #include "policy/tag.h"
+#include "scan/bayes.h"
+#include "scan/relationship.h"
 #include "store/store_policy.h"
 #include "store/store_quarantine.h"
 
@@ -345,18 +348,62 @@ int cmd_quarantine_show(struct cli *c)
 	return status;
 }
 
+/* --learn: the held copy as ham for Bayes (a release says it was good). */
+static int learn_ham(struct cli *c, int64_t id)
+{
+	struct store_quarantine_entry e;
+	struct mime_engine *me = NULL;
+	struct mime_msg *m = NULL;
+	struct bayes *b = NULL;
+	struct bayes_params p;
+	enum store_bayes_outcome out;
+	void *data = NULL;
+	size_t len = 0;
+	int rc, status = EXIT_FAILURE;
+
+	if ((rc = store_quarantine_get(c->st, id, &e, NULL, &data, &len)))
+		return store_fail(c, rc, "quarantine release --learn");
+	bayes_params_from_config(&c->cfg, &p);
+	if (!(me = mime_engine_new(NULL, MIME_OPT_ALL)) || mime_parse(me, data, len, &m) < 0 ||
+	    !(b = bayes_new(c->st, &p))) {
+		errorf(c, "--learn: out of memory");
+		goto out;
+	}
+	if ((rc = bayes_learn(b, c->st, m, false, &out)) < 0) {
+		errorf(c, "--learn: %s", rc == -EAGAIN ? store_last_error(c->st) : strerror(-rc));
+		goto out;
+	}
+	printf("learnt as ham\n");
+	status = EXIT_SUCCESS;
+out:
+	bayes_free(b);
+	mime_msg_free(m);
+	mime_engine_free(me);
+	free(data);
+	return status;
+}
+
 int cmd_quarantine_release(struct cli *c)
 {
+	struct store_quarantine_entry e;
 	char qid[QUEUE_ID_LEN + 1];
 	int64_t id;
 	int rc;
 
 	if ((rc = quarantine_id(c, &id)))
 		return rc;
+	if ((rc = store_quarantine_get(c->st, id, &e, NULL, NULL, NULL)))
+		return store_fail(c, rc, "quarantine release");
 	queue_id_new(qid);
 	if ((rc = store_quarantine_release(c->st, id, qid, "cli", time_now())))
 		return store_fail(c, rc, "quarantine release");
 	printf("released as %s\n", qid);
+	/* the recipient wanted it: its sender is now a correspondent */
+	if (e.sender[0] && rel_learn_release(c->st, e.rcpt, e.sender) < 0)
+		fprintf(stderr, "%s: warning: the relationship was not recorded: %s\n", c->prog,
+			store_last_error(c->st));
+	if (c->opts & O_LEARN)
+		return learn_ham(c, id);
 	return EXIT_SUCCESS;
 }
 

@@ -7,8 +7,9 @@
  * The checks are the daemon's own: the configuration's scan pipeline runs
  * in this process with the same rules, engines and limits, so what this
  * prints is what a message of that content gets from the content layer.
- * What only the SMTP session knows (the client's DNS lists, SPF, DKIM and
- * DMARC results) is not part of it. The action is the one the policy of
+ * What only the SMTP session knows (the client's DNS lists, SPF, DKIM,
+ * DMARC and ARC results, URI lists, sender relationships) is not part of
+ * it. Bayes reads the store of the configuration. The action is the one the policy of
  * --rcpt (a hosted mailbox) takes, or the defaults'. Many files are
  * scanned in parallel on the pipeline's threads (scan.threads).
  */
@@ -196,30 +197,25 @@ static int scan_one(struct scan_run *run, const char *path)
 /* The policy of --rcpt, from the store; the defaults without it. */
 static int load_policy(struct scan_run *run)
 {
-	struct store *st = NULL;
+	struct store *st = run->c->st;
 	struct store_rcpt r;
-	char err[256];
 	int rc;
 
 	policy_defaults(&run->pol);
 	if (!run->rcpt)
 		return 0;
-	if ((rc = store_open(run->c->cfg.store.url, (int)run->c->cfg.store.busy_timeout, &st, err,
-			     sizeof(err))) != STORE_OK) {
-		errorf(run->c, "cannot open the store for --rcpt: %s", err);
-		return -EIO;
-	}
 	rc = store_rcpt_lookup(st, run->rcpt, &r);
 	if (rc == STORE_OK && r.cls != STORE_RCPT_LOCAL) {
 		errorf(run->c, "--rcpt %s is not a mailbox of a hosted domain", run->rcpt);
-		rc = STORE_NOTFOUND;
-	} else if (rc == STORE_OK) {
-		rc = policy_load(st, r.mailbox_id, r.domain_id, NULL, &run->pol);
+		return -ENOENT;
 	}
-	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+	if (rc == STORE_OK)
+		rc = policy_load(st, r.mailbox_id, r.domain_id, NULL, &run->pol);
+	if (rc != STORE_OK) {
 		errorf(run->c, "--rcpt: %s", store_last_error(st));
-	store_close(st);
-	return rc == STORE_OK ? 0 : -EIO;
+		return -EIO;
+	}
+	return 0;
 }
 
 static int scan_mime(struct cli *c)

@@ -29,6 +29,7 @@
 #include "mime/mime_json.h"
 #include "net/cidr.h"
 #include "scan/av_yara.h"
+#include "scan/sarules.h"
 #include "store/store.h"
 
 #ifndef MXG_VERSION
@@ -42,12 +43,13 @@ static const struct {
 	unsigned bit;
 	bool value;
 } opt_table[] = {
-    {"json", O_JSON, false},	{"account", O_ACCOUNT, true}, {"route", O_ROUTE, true},
-    {"clear", O_CLEAR, false},	{"all", O_ALL, false},	      {"qid", O_QID, true},
-    {"sender", O_SENDER, true}, {"rcpt", O_RCPT, true},	      {"since", O_SINCE, true},
-    {"limit", O_LIMIT, true},	{"text", O_TEXT, false},      {"domain", O_DOMAIN, true},
-    {"held", O_HELD, false},	{"learn", O_LEARN, false},    {"search", O_SEARCH, true},
-    {"mime", O_MIME, false},
+    {"json", O_JSON, false},	    {"account", O_ACCOUNT, true}, {"route", O_ROUTE, true},
+    {"clear", O_CLEAR, false},	    {"all", O_ALL, false},	  {"qid", O_QID, true},
+    {"sender", O_SENDER, true},	    {"rcpt", O_RCPT, true},	  {"since", O_SINCE, true},
+    {"limit", O_LIMIT, true},	    {"text", O_TEXT, false},	  {"domain", O_DOMAIN, true},
+    {"held", O_HELD, false},	    {"learn", O_LEARN, false},	  {"search", O_SEARCH, true},
+    {"mime", O_MIME, false},	    {"spam", O_SPAM, false},	  {"ham", O_HAM, false},
+    {"selector", O_SELECTOR, true}, {"type", O_TYPE, true},	  {"now", O_NOW, false},
 };
 _Static_assert(ARRAY_LEN(opt_table) <= CLI_MAX_OPTS, "raise CLI_MAX_OPTS");
 
@@ -812,6 +814,7 @@ static int cmd_version(struct cli *c)
 static int cmd_rules_check(struct cli *c)
 {
 	struct av_yara_db *db = NULL;
+	struct sarules_db *sa = NULL;
 	char err[1024];
 
 	if (av_yara_db_load(c->cfg.av.yara_rules, c->cfg.av.hash_lists, &db, err, sizeof(err)) <
@@ -819,10 +822,26 @@ static int cmd_rules_check(struct cli *c)
 		errorf(c, "rules refused: %s", err);
 		return EXIT_FAILURE;
 	}
-	printf("ok: %zu YARA rules from %s, %zu hashes from %s\n", av_yara_db_nrules(db),
-	       c->cfg.av.yara_rules[0] ? c->cfg.av.yara_rules : "(none)", av_yara_db_nhashes(db),
-	       c->cfg.av.hash_lists[0] ? c->cfg.av.hash_lists : "(none)");
+	if (!(c->opts & O_JSON))
+		printf("ok: %zu YARA rules from %s, %zu hashes from %s\n", av_yara_db_nrules(db),
+		       c->cfg.av.yara_rules[0] ? c->cfg.av.yara_rules : "(none)",
+		       av_yara_db_nhashes(db),
+		       c->cfg.av.hash_lists[0] ? c->cfg.av.hash_lists : "(none)");
 	av_yara_db_free(db);
+	/* SpamAssassin-format rules (scan.sa_rules and rules/spam) */
+	if (sarules_db_load_config(&c->cfg, &sa, err, sizeof(err)) < 0) {
+		errorf(c, "SpamAssassin rules refused: %s", err);
+		return EXIT_FAILURE;
+	}
+	if (sa && sarules_db_report(sa, c->opts & O_JSON, stdout) < 0) {
+		sarules_db_free(sa);
+		errorf(c, "cannot write the report");
+		return EXIT_FAILURE;
+	}
+	if (!sa)
+		printf((c->opts & O_JSON) ? "{\"loaded\": 0, \"skipped\": 0}\n"
+					  : "SpamAssassin rules: none configured\n");
+	sarules_db_free(sa);
 	return EXIT_SUCCESS;
 }
 
@@ -900,6 +919,15 @@ static const struct cmd cmds[] = {
     {"mailbox", "remove", 1, 1, 0, NEED_STORE, cmd_mailbox_remove, "mailbox remove ADDRESS"},
     {"alias", "add", 2, 2, 0, NEED_STORE, cmd_alias_add, "alias add ALIAS MAILBOX"},
     {"alias", "remove", 1, 1, 0, NEED_STORE, cmd_alias_remove, "alias remove ALIAS"},
+    {"relationships", "list", 1, 1, O_JSON, NEED_STORE, cmd_rel_list,
+     "relationships list MAILBOX [--json]"},
+    {"relationships", "add", 2, 2, 0, NEED_STORE, cmd_rel_add,
+     "relationships add MAILBOX REMOTE   (one message MAILBOX sent to REMOTE)"},
+    {"relationships", "trust", 2, 2, 0, NEED_STORE, cmd_rel_trust,
+     "relationships trust MAILBOX REMOTE   (established at once)"},
+    {"relationships", "remove", 2, 2, 0, NEED_STORE, cmd_rel_remove,
+     "relationships remove MAILBOX REMOTE"},
+    {"relationships", "expire", 0, 0, 0, NEED_STORE, cmd_rel_expire, "relationships expire"},
     {"queue", "list", 0, 0, O_JSON, NEED_STORE, cmd_queue_list, "queue list [--json]"},
     {"queue", "show", 1, 1, O_JSON, NEED_STORE, cmd_queue_show, "queue show QUEUE-ID [--json]"},
     {"queue", "retry", 0, 1, O_ALL, NEED_STORE, cmd_queue_retry, "queue retry (QUEUE-ID | --all)"},
@@ -925,16 +953,30 @@ static const struct cmd cmds[] = {
      "[--limit N] [--json]"},
     {"quarantine", "show", 1, 1, O_JSON | O_TEXT, NEED_STORE, cmd_quarantine_show,
      "quarantine show ID [--json | --text]   (--text: the held message itself)"},
-    {"quarantine", "release", 1, 1, 0, NEED_STORE, cmd_quarantine_release, "quarantine release ID"},
+    {"quarantine", "release", 1, 1, O_LEARN, NEED_STORE, cmd_quarantine_release,
+     "quarantine release ID [--learn]   (--learn: also learn it as ham)"},
     {"quarantine", "delete", 1, 1, 0, NEED_STORE, cmd_quarantine_delete, "quarantine delete ID"},
     {"quarantine", "expire", 0, 0, 0, NEED_STORE, cmd_quarantine_expire,
      "quarantine expire   (what the daemon does every hour)"},
     {"config", "check", 0, 0, 0, NEED_CONFIG, cmd_config_check, "config check"},
-    {"rules", "check", 0, 0, 0, NEED_CONFIG, cmd_rules_check, "rules check"},
+    {"rules", "check", 0, 0, O_JSON, NEED_CONFIG, cmd_rules_check, "rules check [--json]"},
     {"rules", "reload", 0, 0, 0, NEED_CONFIG, cmd_rules_reload, "rules reload"},
-    {"scan", NULL, 1, CLI_MANY, O_TEXT | O_JSON | O_RCPT | O_MIME, NEED_CONFIG, cmd_scan,
+    {"scan", NULL, 1, CLI_MANY, O_TEXT | O_JSON | O_RCPT | O_MIME, NEED_STORE, cmd_scan,
      "scan (FILE | -)... [--rcpt MAILBOX] [--json]   (the verdict, every symbol explained); "
      "scan --mime FILE [--text]   (the MIME tree)"},
+    {"learn", NULL, 1, CLI_MANY, O_SPAM | O_HAM, NEED_STORE, cmd_learn,
+     "learn (--spam | --ham) (FILE | DIR) ...   (Bayes; one transaction per 500)"},
+    {"unlearn", NULL, 1, CLI_MANY, 0, NEED_STORE, cmd_unlearn, "unlearn (FILE | DIR) ..."},
+    {"bayes", "stats", 0, 0, O_JSON, NEED_STORE, cmd_bayes_stats, "bayes stats [--json]"},
+    {"bayes", "expire", 0, 0, 0, NEED_STORE, cmd_bayes_expire, "bayes expire"},
+    {"bayes", "classify", 1, CLI_MANY, 0, NEED_STORE, cmd_bayes_classify,
+     "bayes classify (FILE | DIR) ...   (FILE, p, symbol, tokens per line)"},
+    {"dkim", "keygen", 1, 1, O_SELECTOR | O_TYPE, NEED_STORE, cmd_dkim_keygen,
+     "dkim keygen DOMAIN [--selector S] [--type rsa|ed25519]"},
+    {"dkim", "list", 0, 1, O_JSON, NEED_STORE, cmd_dkim_list, "dkim list [DOMAIN] [--json]"},
+    {"dkim", "activate", 2, 2, 0, NEED_STORE, cmd_dkim_activate, "dkim activate DOMAIN SELECTOR"},
+    {"dkim", "remove", 2, 2, 0, NEED_STORE, cmd_dkim_remove, "dkim remove DOMAIN SELECTOR"},
+    {"dmarc", "report", 0, 0, O_NOW, NEED_STORE, cmd_dmarc_report, "dmarc report --now"},
     {"version", NULL, 0, 0, 0, NEED_NOTHING, cmd_version, "version"},
     {"help", NULL, 0, 0, 0, NEED_NOTHING, cmd_help, "help"},
 };

@@ -29,6 +29,7 @@ enum cfg_type {
 	CFG_SERVER_LIST, /* comma separated IP:port (name servers) */
 	CFG_CHOICE,	 /* one of the words in choices ("a|b") */
 	CFG_SOCKET,	 /* "": off; /absolute/socket/path or host:port */
+	CFG_CLOCK,	 /* a time of day "HH:MM" (UTC), stored as seconds after 00:00 */
 };
 
 struct cfg_key {
@@ -92,6 +93,7 @@ static const struct cfg_key cfg_keys[] = {
     STR("limits", "allow_networks", CFG_CIDR_LIST, limits.allow_networks, ""),
     NUM("scan", "threads", CFG_INT, scan.threads, "2", 1, 64),
     NUM("scan", "timeout", CFG_DURATION, scan.timeout, "60s", 1, 3600),
+    STR("scan", "sa_rules", CFG_STRING, scan.sa_rules, "/usr/share/spamassassin"),
     STR("av", "clamd", CFG_SOCKET, av.clamd, ""),
     NUM("av", "clamd_timeout", CFG_MSEC, av.clamd_timeout, "10s", 100, 600000),
     NUM("av", "clamd_max_stream", CFG_SIZE, av.clamd_max_stream, "25M", 1024,
@@ -106,6 +108,20 @@ static const struct cfg_key cfg_keys[] = {
     NUM("reputation", "half_life", CFG_DURATION, reputation.half_life, "7d", 3600, 365 * 86400),
     NUM("reputation", "reject_spam", CFG_INT, reputation.reject_spam, "20", 1, 1000000),
     NUM("reputation", "reject_net_spam", CFG_INT, reputation.reject_net_spam, "100", 1, 10000000),
+    NUM("bayes", "enabled", CFG_BOOL, bayes.enabled, "yes", 0, 1),
+    NUM("bayes", "min_spam", CFG_INT, bayes.min_spam, "200", 1, 1000000),
+    NUM("bayes", "min_ham", CFG_INT, bayes.min_ham, "200", 1, 1000000),
+    NUM("bayes", "autolearn", CFG_BOOL, bayes.autolearn, "yes", 0, 1),
+    NUM("bayes", "autolearn_spam", CFG_SCORE, bayes.autolearn_spam, "12", -1000, 1000),
+    NUM("bayes", "autolearn_ham", CFG_SCORE, bayes.autolearn_ham, "0.1", -1000, 1000),
+    NUM("bayes", "cache_tokens", CFG_INT, bayes.cache_tokens, "200000", 0, 50000000),
+    NUM("bayes", "cache_ttl", CFG_DURATION, bayes.cache_ttl, "60s", 0, 86400),
+    NUM("bayes", "max_tokens", CFG_INT, bayes.max_tokens, "2000000", 10000, 1000000000),
+    NUM("relationships", "enabled", CFG_BOOL, relationships.enabled, "yes", 0, 1),
+    NUM("relationships", "expire", CFG_DURATION, relationships.expire, "365d", 7 * 86400,
+	10 * 365 * 86400LL),
+    NUM("relationships", "max_domains", CFG_INT, relationships.max_domains, "500", 10, 5000),
+    NUM("relationships", "established", CFG_INT, relationships.established, "2", 1, 1000),
     NUM("delivery", "threads", CFG_INT, delivery.threads, "32", 1, 1024),
     NUM("delivery", "per_destination", CFG_INT, delivery.per_destination, "10", 1, 1024),
     NUM("delivery", "lifetime", CFG_DURATION, delivery.lifetime, "5d", 60, 60 * 86400),
@@ -118,6 +134,9 @@ static const struct cfg_key cfg_keys[] = {
     STR("delivery", "relayhost", CFG_STRING, delivery.relayhost, ""),
     STR("delivery", "dns_server", CFG_STRING, delivery.dns_server, ""),
     STR("http", "listen", CFG_ADDR, http.listen, "127.0.0.1:8025"),
+    STR("arc", "domain", CFG_STRING, arc.domain, ""),
+    STR("arc", "selector", CFG_STRING, arc.selector, ""),
+    STR("arc", "key", CFG_PATH, arc.key, ""),
     NUM("log", "level", CFG_LEVEL, log.level, "info", 0, 3),
     STR("dns", "servers", CFG_SERVER_LIST, dns.servers, ""),
     NUM("dns", "timeout", CFG_MSEC, dns.timeout, "2s", 100, 30000),
@@ -128,6 +147,16 @@ static const struct cfg_key cfg_keys[] = {
     NUM("dnsbl", "enabled", CFG_BOOL, dnsbl.enabled, "yes", 0, 1),
     NUM("dnsbl", "reject_score", CFG_SCORE, dnsbl.reject_score, "5", 0, 100000),
     NUM("dnsbl", "budget", CFG_MSEC, dnsbl.budget, "2s", 100, 30000),
+    NUM("uribl", "enabled", CFG_BOOL, uribl.enabled, "yes", 0, 1),
+    NUM("uribl", "budget", CFG_MSEC, uribl.budget, "2s", 100, 30000),
+    NUM("uribl", "max_domains", CFG_INT, uribl.max_domains, "20", 1, 200),
+    STR("uribl", "allow_domains", CFG_STRING, uribl.allow_domains, ""),
+    NUM("dmarc", "reports", CFG_BOOL, dmarc.reports, "off", 0, 1),
+    STR("dmarc", "report_org", CFG_STRING, dmarc.report_org, ""),
+    STR("dmarc", "report_from", CFG_STRING, dmarc.report_from, ""),
+    NUM("dmarc", "report_hour", CFG_CLOCK, dmarc.report_hour, "00:30", 0, 86399),
+    NUM("dmarc", "report_retention", CFG_DURATION, dmarc.report_retention, "14d", 86400,
+	366 * 86400),
 };
 
 static int make_absolute(char *dst, size_t dstlen, const char *path)
@@ -327,6 +356,15 @@ static const char *cfg_set(struct config *cfg, const struct cfg_key *k, const ch
 		}
 		return str_copy(base + k->offset, k->size, v) < 0 ? "value too long" : NULL;
 	}
+	case CFG_CLOCK:
+		if (strlen(v) != 5 || v[2] != ':' || !isdigit((unsigned char)v[0]) ||
+		    !isdigit((unsigned char)v[1]) || !isdigit((unsigned char)v[3]) ||
+		    !isdigit((unsigned char)v[4]) || (v[0] - '0') * 10 + (v[1] - '0') > 23 ||
+		    v[3] > '5')
+			return "not a time of day (HH:MM, UTC)";
+		n = ((v[0] - '0') * 10 + (v[1] - '0')) * 3600 +
+		    ((v[3] - '0') * 10 + (v[4] - '0')) * 60;
+		break;
 	case CFG_SOCKET:
 		if (v[0] && v[0] != '/' && check_addr(v) < 0)
 			return "not an absolute socket path or host:port";
@@ -519,26 +557,29 @@ int config_dnsbl_codes_parse(const char *v, struct config_dnsbl_zone *z, const c
 	return 0;
 }
 
-/* Opens [dnsbl NAME]: returns NULL or a static reason. */
-static const char *zone_open(struct config *cfg, char *name, int line,
+/* Opens [dnsbl NAME] or [uribl NAME] (kind): returns NULL or a static
+ * reason. */
+static const char *zone_open(struct config *cfg, const char *kind, char *name, int line,
 			     struct config_dnsbl_zone **out)
 {
-	struct config_dnsbl_zone *z;
+	bool uribl = !strcmp(kind, "uribl");
+	struct config_dnsbl_zone *zones = uribl ? cfg->uribl.zones : cfg->dnsbl.zones, *z;
+	size_t *nzones = uribl ? &cfg->uribl.nzones : &cfg->dnsbl.nzones;
 	size_t o = 0;
 
 	if (zone_name_check(name) < 0)
 		return "not a DNS zone name";
-	for (size_t i = 0; i < cfg->dnsbl.nzones; i++)
-		if (!strcmp(cfg->dnsbl.zones[i].zone, name))
+	for (size_t i = 0; i < *nzones; i++)
+		if (!strcmp(zones[i].zone, name))
 			return "duplicate zone";
-	if (cfg->dnsbl.nzones == CONFIG_MAX_DNSBL_ZONES)
-		return "too many zones (at most 64)";
-	z = &cfg->dnsbl.zones[cfg->dnsbl.nzones++];
+	if (*nzones == (uribl ? CONFIG_MAX_URIBL_ZONES : CONFIG_MAX_DNSBL_ZONES))
+		return uribl ? "too many zones (at most 16)" : "too many zones (at most 64)";
+	z = &zones[(*nzones)++];
 	memset(z, 0, sizeof(*z));
 	(void)str_copy(z->zone, sizeof(z->zone), name);
 	z->weight = 1;
 	z->line = line;
-	o = (size_t)snprintf(z->symbol, sizeof(z->symbol), "RBL_");
+	o = (size_t)snprintf(z->symbol, sizeof(z->symbol), uribl ? "URIBL_" : "RBL_");
 	for (const char *p = name; *p && o < sizeof(z->symbol) - 1; p++)
 		z->symbol[o++] = (*p >= 'a' && *p <= 'z')   ? (char)(*p - 32)
 				 : (*p >= '0' && *p <= '9') ? *p
@@ -611,7 +652,8 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 {
 	char section[64] = "";
 	bool seen[ARRAY_LEN(cfg_keys)] = {false};
-	struct config_dnsbl_zone *zone = NULL; /* inside [dnsbl ZONE] */
+	struct config_dnsbl_zone *zone = NULL; /* inside [dnsbl ZONE] or [uribl ZONE] */
+	const char *zkind = "dnsbl";
 	unsigned zone_seen = 0;
 	size_t pos = 0;
 	int lineno = 0;
@@ -648,17 +690,19 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 			}
 			*e = '\0';
 			if (zone && (why = zone_close(zone, zone_seen))) {
-				(void)str_fmt(err, errlen, "%s:%d: [dnsbl %s]: %s", name,
-					      zone->line, zone->zone, why);
+				(void)str_fmt(err, errlen, "%s:%d: [%s %s]: %s", name, zone->line,
+					      zkind, zone->zone, why);
 				return -EINVAL;
 			}
 			zone = NULL;
-			if (!strncmp(l + 1, "dnsbl", 5) && isspace((unsigned char)l[6])) {
+			if ((!strncmp(l + 1, "dnsbl", 5) || !strncmp(l + 1, "uribl", 5)) &&
+			    isspace((unsigned char)l[6])) {
 				char *zn = trim(l + 6);
-				why = zone_open(cfg, zn, lineno, &zone);
+				zkind = l[1] == 'u' ? "uribl" : "dnsbl";
+				why = zone_open(cfg, zkind, zn, lineno, &zone);
 				if (why) {
-					(void)str_fmt(err, errlen, "%s:%d: [dnsbl %.64s]: %s", name,
-						      lineno, zn, why);
+					(void)str_fmt(err, errlen, "%s:%d: [%s %.64s]: %s", name,
+						      lineno, zkind, zn, why);
 					return -EINVAL;
 				}
 				zone_seen = 0;
@@ -695,22 +739,20 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 				if (!strcmp(zone_keys[i].key, key))
 					bit = zone_keys[i].bit;
 			if (!bit) {
-				(void)str_fmt(err, errlen,
-					      "%s:%d: unknown key '%.64s' in [dnsbl %s]", name,
-					      lineno, key, zone->zone);
+				(void)str_fmt(err, errlen, "%s:%d: unknown key '%.64s' in [%s %s]",
+					      name, lineno, key, zkind, zone->zone);
 				return -EINVAL;
 			}
 			if (zone_seen & bit) {
-				(void)str_fmt(err, errlen,
-					      "%s:%d: duplicate key '%s' in [dnsbl %s]", name,
-					      lineno, key, zone->zone);
+				(void)str_fmt(err, errlen, "%s:%d: duplicate key '%s' in [%s %s]",
+					      name, lineno, key, zkind, zone->zone);
 				return -EINVAL;
 			}
 			zone_seen |= bit;
 			why = zone_set(zone, bit, val);
 			if (why) {
-				(void)str_fmt(err, errlen, "%s:%d: [dnsbl %s] %s = '%.64s': %s",
-					      name, lineno, zone->zone, key, val, why);
+				(void)str_fmt(err, errlen, "%s:%d: [%s %s] %s = '%.64s': %s", name,
+					      lineno, zkind, zone->zone, key, val, why);
 				return -EINVAL;
 			}
 			continue;
@@ -753,7 +795,7 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
 	if (zone) {
 		const char *why = zone_close(zone, zone_seen);
 		if (why) {
-			(void)str_fmt(err, errlen, "%s:%d: [dnsbl %s]: %s", name, zone->line,
+			(void)str_fmt(err, errlen, "%s:%d: [%s %s]: %s", name, zone->line, zkind,
 				      zone->zone, why);
 			return -EINVAL;
 		}

@@ -25,6 +25,7 @@
 #define CONFIG_MAX_DNSBL_CODES 16 /* codes = ... entries per zone */
 #define CONFIG_DNSBL_ZONE_LEN 181 /* + 72 for the reversed IPv6 address */
 #define CONFIG_SYMBOL_LEN 48	  /* [A-Z0-9_], a symbol on the message */
+#define CONFIG_MAX_URIBL_ZONES 16 /* [uribl ZONE] sections (same keys as dnsbl) */
 
 /* One return code of a DNS list (127.0.0.x) and the symbol it means. */
 struct config_dnsbl_code {
@@ -91,6 +92,8 @@ struct config {
 	struct {
 		int64_t threads; /* scanning threads per SMTP worker */
 		int64_t timeout; /* seconds a message may take to scan */
+		/* SpamAssassin rule files/folders, comma separated; "": none */
+		char sa_rules[4096];
 	} scan;
 	struct {
 		char clamd[PATH_MAX];	   /* socket path or host:port; "": engine 1 off */
@@ -110,6 +113,23 @@ struct config {
 		int64_t reject_net_spam; /* same for its /24 or /64 */
 	} reputation;
 	struct {
+		bool enabled;
+		int64_t min_spam; /* learnt spam needed before a verdict */
+		int64_t min_ham;  /* learnt ham needed before a verdict */
+		bool autolearn;
+		double autolearn_spam; /* score (without BAYES_*) that learns spam */
+		double autolearn_ham;  /* score (without BAYES_*) that learns ham */
+		int64_t cache_tokens;  /* token counts cached per scanning thread */
+		int64_t cache_ttl;     /* s a cached count may lag the store */
+		int64_t max_tokens;    /* expiry keeps at most this many tokens */
+	} bayes;
+	struct {
+		bool enabled;
+		int64_t expire;	     /* s: pairs not seen for this long are removed */
+		int64_t max_domains; /* correspondents' domains compared per recipient */
+		int64_t established; /* messages sent to an address that make it established */
+	} relationships;
+	struct {
 		int64_t threads;
 		int64_t per_destination;
 		int64_t lifetime;
@@ -125,6 +145,13 @@ struct config {
 	struct {
 		char listen[CONFIG_ADDR_LEN];
 	} http;
+	struct {
+		/* ARC sealing (auth/arc): off unless all three are set; the
+		 * authserv-id is node.hostname, as in Authentication-Results */
+		char domain[256];   /* d= */
+		char selector[64];  /* s= */
+		char key[PATH_MAX]; /* PEM RSA private key (ARC is rsa-sha256) */
+	} arc;
 	struct {
 		int64_t level;
 	} log;
@@ -143,6 +170,21 @@ struct config {
 		struct config_dnsbl_zone zones[CONFIG_MAX_DNSBL_ZONES];
 		size_t nzones;
 	} dnsbl;
+	struct {
+		bool enabled;
+		int64_t budget;		  /* ms for all the look-ups of a message */
+		int64_t max_domains;	  /* registrable domains asked per message */
+		char allow_domains[1024]; /* never asked: "example.com, ..." */
+		struct config_dnsbl_zone zones[CONFIG_MAX_URIBL_ZONES];
+		size_t nzones;
+	} uribl;
+	struct {
+		bool reports;		  /* send aggregate reports (rua) */
+		char report_org[256];	  /* org_name; "": node.hostname */
+		char report_from[320];	  /* From of the reports; "": dmarc-reports@hostname */
+		int64_t report_hour;	  /* seconds after 00:00 UTC the daily job runs */
+		int64_t report_retention; /* seconds rows are kept */
+	} dmarc;
 };
 
 /* Fills every field with its default. */

@@ -26,6 +26,8 @@
 #include "daemon/worker.h"
 #include "net/tls.h"
 #include "scan/av_yara.h"
+#include "scan/sarules.h"
+#include "scan/scores.h"
 #include "smtp/limits.h"
 #include "store/store.h"
 
@@ -475,12 +477,56 @@ static int rules_snapshot(struct config *cfg, unsigned gen, char *err, size_t er
 	if ((cfg->av.yara_rules[0] && copy_dir(cfg->av.yara_rules, y, &budget, err, errlen) < 0) ||
 	    (cfg->av.hash_lists[0] && copy_dir(cfg->av.hash_lists, h, &budget, err, errlen) < 0))
 		goto fail;
+	/* the folders beside the YARA rules that the content checks read
+	 * from the same place: phishing lists (urlcheck), our SpamAssassin
+	 * rules (sarules) */
+	if (cfg->av.yara_rules[0]) {
+		static const char *const siblings[] = {"phish", "spam", "scores"};
+		const char *slash = strrchr(cfg->av.yara_rules, '/');
+		for (size_t i = 0; slash && i < ARRAY_LEN(siblings); i++) {
+			char from[PATH_MAX], to[PATH_MAX];
+			struct stat st;
+			if (str_fmt(from, sizeof(from), "%.*s/%s",
+				    (int)(slash - cfg->av.yara_rules), cfg->av.yara_rules,
+				    siblings[i]) < 0 ||
+			    str_fmt(to, sizeof(to), "%s/%s", dir, siblings[i]) < 0) {
+				(void)str_copy(err, errlen, "rules folder name too long");
+				goto fail;
+			}
+			if (stat(from, &st) == 0 && S_ISDIR(st.st_mode) &&
+			    copy_dir(from, to, &budget, err, errlen) < 0)
+				goto fail;
+		}
+	}
 	if (cfg->av.yara_rules[0])
 		(void)str_copy(cfg->av.yara_rules, sizeof(cfg->av.yara_rules), y);
 	if (cfg->av.hash_lists[0])
 		(void)str_copy(cfg->av.hash_lists, sizeof(cfg->av.hash_lists), h);
 	if (av_yara_rules_check(cfg, err, errlen) < 0)
 		goto fail;
+	{
+		char sdir[PATH_MAX];
+		struct scores *sc = NULL;
+		scores_dir(cfg->av.yara_rules, sdir, sizeof(sdir));
+		if (scores_load(sdir, &sc, err, errlen) < 0)
+			goto fail;
+		scores_free(sc);
+	}
+	{
+		/* SpamAssassin-format rules: compiled once here, so the workers
+		 * (which all load the same files) read the compiled databases
+		 * from the cache instead of each compiling them (seconds of
+		 * CPU for Debian's set). A rule that cannot be used is skipped
+		 * and reported by `mxguard rules check`; only an unreadable
+		 * file refuses the generation. */
+		struct sarules_db *db = NULL;
+		if (sarules_db_load_config(cfg, &db, err, errlen) < 0)
+			goto fail;
+		if (db)
+			log_info("sa_rules", "loaded=%zu skipped=%zu", sarules_db_nloaded(db),
+				 sarules_db_nskipped(db));
+		sarules_db_free(db);
+	}
 	return 0;
 fail:
 	(void)remove_tree(dir);

@@ -178,3 +178,50 @@ int tag_subject_copy(const char *data, size_t len, const char *extra, size_t ext
 	*outlen = o;
 	return 0;
 }
+
+void tag_from_address(const char *data, size_t len, char *out, size_t outlen)
+{
+	size_t he = header_end(data, len), i = 0, o = 0;
+	const char *v = NULL, *end = NULL, *lt, *gt, *a, *b;
+
+	out[0] = '\0';
+	while (i < he) {
+		size_t k = field_len(data, i, he);
+		if (k == 0)
+			break;
+		if (name_is(data + i, k, "From")) {
+			v = data + i + strlen("From:");
+			end = data + i + k;
+			break;
+		}
+		i += k;
+	}
+	if (!v)
+		return;
+	/* name-addr: the last <...>; addr-spec: the whole value */
+	lt = NULL;
+	for (const char *p = v; p < end; p++)
+		if (*p == '<')
+			lt = p;
+	if (lt && (gt = memchr(lt, '>', (size_t)(end - lt)))) {
+		a = lt + 1;
+		b = gt;
+	} else {
+		a = v;
+		b = end;
+	}
+	while (a < b && (*a == ' ' || *a == '\t' || *a == '\r' || *a == '\n'))
+		a++;
+	while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\r' || b[-1] == '\n'))
+		b--;
+	if (b <= a || !memchr(a, '@', (size_t)(b - a)) || (size_t)(b - a) >= outlen)
+		return;
+	for (const char *p = a; p < b; p++) {
+		if ((unsigned char)*p <= ' ' || *p == '<' || *p == '>' || *p == ',' || *p == '"') {
+			out[0] = '\0'; /* a list or something stranger: not one address */
+			return;
+		}
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+}

@@ -32,4 +32,8 @@ int tag_subject_copy(const char *data, size_t len, const char *extra, size_t ext
  * are), into out ("" if none). */
 void tag_subject_get(const char *data, size_t len, char *out, size_t outlen);
 
+/* The address of the (first) From field, "local@domain" without angle
+ * brackets or display name, into out ("" if none or unparseable). */
+void tag_from_address(const char *data, size_t len, char *out, size_t outlen);
+
 #endif

@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/dkim_keys.h"
+#include "auth/dmarc_report.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -67,6 +69,7 @@ struct dl_env {
 		uint16_t port;
 	} relay;
 	bool has_relay;
+	struct dkim_signer *signer; /* DKIM keys of hosted domains (locked inside) */
 };
 
 struct dl_rcpt {
@@ -730,6 +733,17 @@ static void run_job(struct dl_thread_state *t, struct dl_job *j)
 		}
 		goto no_record;
 	}
+	/* DKIM: signed for a hosted From or sender domain with an active key,
+	 * and only mail that leaves for a customer: from its relay or made by
+	 * us. Mail from the Internet in a hosted domain's name is never
+	 * signed, or a forgery would leave here with our signature. */
+	if ((j->rcpts[0].d.flags & (STORE_MSG_OUTBOUND | STORE_MSG_LOCAL | STORE_MSG_DSN)) &&
+	    dkim_signer_prepend(env->signer, t->st, j->rcpts[0].d.sender, &body, &len,
+				j->rcpts[0].d.queue_id) < 0) {
+		log_warn("delivery", "qid=%s msg=\"DKIM key look-up failed, retrying later\"",
+			 j->rcpts[0].d.queue_id);
+		goto no_record;
+	}
 	if (smtp_dot_stuff(body, len, &stuffed, &slen) < 0) {
 		log_err("delivery", "qid=%s msg=\"out of memory\"", j->rcpts[0].d.queue_id);
 		goto no_record;
@@ -1060,6 +1074,8 @@ static int env_init(struct dl_env *env, const struct worker_ctx *ctx)
 	}
 	if (smtp_tls_ctx_new(&env->smtp.tls_ctx) < 0)
 		log_warn("delivery", "msg=\"no TLS context: delivering without STARTTLS\"");
+	if (dkim_signer_new(DKIM_KEYS_TTL, &env->signer) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -1098,7 +1114,8 @@ int delivery_worker_main(const struct worker_ctx *ctx)
 	const struct config *cfg = ctx->cfg;
 	char err[256];
 	int sfd = -1, ret = 1, rc;
-	int64_t last_count = 0, last_expire = 0;
+	int64_t last_expire = 0;
+	int64_t last_count = 0, dmarc_at = time_now() - time_now() % 86400 + cfg->dmarc.report_hour;
 	bool pool_up = false, dns_up = false, busy = false;
 
 	memset(&w, 0, sizeof(w));
@@ -1186,6 +1203,15 @@ int delivery_worker_main(const struct worker_ctx *ctx)
 			last_expire = now;
 			quarantine_expire(&w, now);
 		}
+		/* DMARC aggregate reports: daily, and again soon if some failed;
+		 * the store's claims keep them to one per domain and day */
+		if (cfg->dmarc.reports && now >= dmarc_at) {
+			struct dmarc_report_stats ds;
+
+			dmarc_at = dmarc_report_daily(w.st, cfg, now, &ds) < 0 || ds.failed
+				       ? now + 600
+				       : dmarc_report_next(now + 1, cfg->dmarc.report_hour);
+		}
 	}
 	ret = 0;
 out:
@@ -1202,6 +1228,7 @@ out:
 	}
 	if (w.env.smtp.tls_ctx)
 		smtp_tls_ctx_free(w.env.smtp.tls_ctx);
+	dkim_signer_free(w.env.signer);
 	if (dns_up)
 		dns_mx_global_cleanup();
 	free(w.claimed);

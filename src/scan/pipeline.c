@@ -14,7 +14,12 @@
 #include "core/log.h"
 #include "scan/av_clamd.h"
 #include "scan/av_yara.h"
+#include "scan/bayes.h"
 #include "scan/filetype.h"
+#include "scan/headercheck.h"
+#include "scan/sarules.h"
+#include "scan/scores.h"
+#include "scan/urlcheck.h"
 
 /* ---- the checks, in the order they run ------------------------------------ */
 
@@ -31,10 +36,8 @@ static const struct scan_check scan_check_mime = {
 /* File types first (cheap, may refuse), then the two independent
  * antivirus engines: YARA and hash lists in process, then clamd. */
 static const struct scan_check *const checks[] = {
-    &scan_check_mime,
-    &scan_check_filetype,
-    &scan_check_av_yara,
-    &scan_check_av_clamd,
+    &scan_check_mime, &scan_check_filetype, &scan_check_av_yara, &scan_check_av_clamd,
+    &urlcheck_check,  &headercheck_check,   &sarules_check,	 &bayes_check,
 };
 
 #define NCHECKS ARRAY_LEN(checks)
@@ -59,6 +62,7 @@ struct scan_job {
 	/* the verdict */
 	struct scan_result res;
 	struct scan_symbol *symbols;
+	char (*domains)[SCAN_DOMAIN_LEN];
 };
 
 struct scan_ctx {
@@ -88,6 +92,8 @@ struct scan_pipeline {
 	struct event *ev;
 	size_t nthreads;
 	struct scan_thread *threads;
+	void *shared[NCHECKS]; /* made by each check's shared_new */
+	struct scores *scores; /* symbol score overrides, read-only */
 };
 
 /* ---- for checks ---------------------------------------------------------- */
@@ -115,6 +121,7 @@ void scan_ctx_symbol(struct scan_ctx *ctx, const char *name, double score, const
 		return;
 	sym = &j->symbols[j->res.nsymbols++];
 	(void)str_copy(sym->name, sizeof(sym->name), name);
+	(void)scores_lookup(j->p->scores, name, &score);
 	sym->score = score;
 	sym->detail[0] = '\0';
 	if (fmt) {
@@ -124,6 +131,50 @@ void scan_ctx_symbol(struct scan_ctx *ctx, const char *name, double score, const
 		va_end(ap);
 	}
 	j->res.score += score;
+}
+
+void scan_ctx_domains(struct scan_ctx *ctx, const char (*d)[SCAN_DOMAIN_LEN], size_t n)
+{
+	struct scan_job *j = ctx->job;
+
+	if (n > SCAN_MAX_DOMAINS)
+		n = SCAN_MAX_DOMAINS;
+	free(j->domains);
+	j->domains = NULL;
+	j->res.domains = NULL;
+	j->res.ndomains = 0;
+	if (n == 0 || !(j->domains = malloc(n * sizeof(*j->domains))))
+		return; /* out of memory: no URL lists for this one */
+	memcpy(j->domains, d, n * sizeof(*j->domains));
+	j->res.domains = (const char(*)[SCAN_DOMAIN_LEN])j->domains;
+	j->res.ndomains = n;
+}
+
+void scan_ctx_learn(struct scan_ctx *ctx, void *obj, void (*free_fn)(void *), double value)
+{
+	struct scan_result *r = &ctx->job->res;
+
+	if (r->learn && r->learn_free)
+		r->learn_free(r->learn);
+	r->learn = obj;
+	r->learn_free = free_fn;
+	r->learn_value = value;
+}
+
+double scan_pipeline_score(const struct scan_pipeline *p, const char *name, double def)
+{
+	(void)scores_lookup(p->scores, name, &def);
+	return def;
+}
+
+void *scan_result_take_learn(const struct scan_result *r)
+{
+	/* the result handed to the callback is the job's own */
+	struct scan_result *w = (struct scan_result *)r;
+	void *obj = w->learn;
+
+	w->learn = NULL;
+	return obj;
 }
 
 static void refuse(struct scan_ctx *ctx, enum scan_action a, const char *fmt, va_list ap)
@@ -256,6 +307,9 @@ static void job_free(struct scan_job *j)
 	free(j->data);
 	free(j->pre);
 	free(j->symbols);
+	free(j->domains);
+	if (j->res.learn && j->res.learn_free)
+		j->res.learn_free(j->res.learn);
 	free(j);
 }
 
@@ -349,7 +403,24 @@ struct scan_pipeline *scan_pipeline_new(struct event_base *base, const struct co
 		(void)str_copy(err, errlen, "cannot watch the scan pipe");
 		goto fail;
 	}
+	{
+		char dir[4096], why[512];
+		scores_dir(cfg->av.yara_rules, dir, sizeof(dir));
+		if (scores_load(dir, &p->scores, why, sizeof(why)) < 0) {
+			(void)str_fmt(err, errlen, "scores: %s", why);
+			goto fail;
+		}
+	}
 	mime_limits_default(&lim);
+	/* State shared by all threads (compiled rules), once per pipeline. */
+	for (size_t c = 0; c < NCHECKS; c++) {
+		char why[256] = "";
+		if (checks[c]->shared_new &&
+		    checks[c]->shared_new(cfg, m, &p->shared[c], why, sizeof(why)) < 0) {
+			(void)str_fmt(err, errlen, "%s: %s", checks[c]->name, why);
+			goto fail;
+		}
+	}
 	/* Every thread gets its own engine and check states, then starts. */
 	for (size_t i = 0; i < p->nthreads; i++) {
 		struct scan_thread *t = &p->threads[i];
@@ -361,8 +432,13 @@ struct scan_pipeline *scan_pipeline_new(struct event_base *base, const struct co
 		}
 		for (size_t c = 0; c < NCHECKS; c++) {
 			char why[256] = "";
-			if (checks[c]->thread_init &&
-			    checks[c]->thread_init(cfg, m, &t->state[c], why, sizeof(why)) < 0) {
+			int rc = 0;
+			if (checks[c]->thread_init_shared)
+				rc = checks[c]->thread_init_shared(cfg, m, p->shared[c],
+								   &t->state[c], why, sizeof(why));
+			else if (checks[c]->thread_init)
+				rc = checks[c]->thread_init(cfg, m, &t->state[c], why, sizeof(why));
+			if (rc < 0) {
 				(void)str_fmt(err, errlen, "%s: %s", checks[c]->name, why);
 				goto fail;
 			}
@@ -476,6 +552,9 @@ void scan_pipeline_free(struct scan_pipeline *p)
 		on_pipe(p->pipe_rd, EV_READ, p);
 	for (size_t i = 0; p->threads && i < p->nthreads; i++)
 		thread_states_free(&p->threads[i]);
+	for (size_t c = 0; c < NCHECKS; c++)
+		if (p->shared[c] && checks[c]->shared_free)
+			checks[c]->shared_free(p->shared[c]);
 	if (p->ev)
 		event_free(p->ev);
 	if (p->pipe_rd >= 0)
@@ -485,5 +564,6 @@ void scan_pipeline_free(struct scan_pipeline *p)
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p->threads);
+	scores_free(p->scores);
 	free(p);
 }

@@ -72,6 +72,8 @@ enum scan_action {
 #define SCAN_DETAIL_LEN 256
 #define SCAN_REPLY_LEN 512
 #define SCAN_MAX_SYMBOLS 256
+#define SCAN_DOMAIN_LEN 256
+#define SCAN_MAX_DOMAINS 200
 
 struct scan_symbol {
 	char name[SCAN_NAME_LEN];     /* "AV_CLAMD:Eicar-Test-Signature" */
@@ -86,6 +88,15 @@ struct scan_result {
 	size_t nsymbols;
 	double score; /* sum of the symbol scores */
 	int64_t ms;   /* time spent scanning */
+	/* registrable domains of the message's URLs, for the URI lists the
+	 * session asks on its loop (scan_ctx_domains) */
+	const char (*domains)[SCAN_DOMAIN_LEN];
+	size_t ndomains;
+	/* what a check left for learning after the verdict (Bayes tokens),
+	 * with the value it judged by; see scan_result_take_learn() */
+	void *learn;
+	void (*learn_free)(void *learn);
+	double learn_value;
 };
 
 typedef void (*scan_cb)(const struct scan_result *res, void *arg);
@@ -93,9 +104,20 @@ typedef void (*scan_cb)(const struct scan_result *res, void *arg);
 /* A content check. */
 struct scan_check {
 	const char *name; /* "mime", "av_clamd", "av_yara", ... */
+	/* May be NULL. Runs once per pipeline, before any thread_init: what
+	 * it makes (a compiled rule set...) is passed to every thread_init
+	 * and must be safe to read from all threads at once. shared_free
+	 * runs after the last thread_free. */
+	int (*shared_new)(const struct config *cfg, struct metrics *m, void **shared, char *err,
+			  size_t errlen);
+	void (*shared_free)(void *shared);
 	/* May be NULL. Makes the thread's state; err gets a reason. */
 	int (*thread_init)(const struct config *cfg, struct metrics *m, void **state, char *err,
 			   size_t errlen);
+	/* Instead of thread_init for a check with shared_new: the same, plus
+	 * what shared_new made. */
+	int (*thread_init_shared)(const struct config *cfg, struct metrics *m, void *shared,
+				  void **state, char *err, size_t errlen);
 	void (*thread_free)(void *state);
 	/* Runs in a scanning thread; records through ctx. */
 	void (*run)(void *state, struct scan_ctx *ctx);
@@ -109,6 +131,13 @@ const struct mime_msg *scan_ctx_mime(const struct scan_ctx *ctx);
 /* Adds a symbol (a name given twice keeps the first). */
 void scan_ctx_symbol(struct scan_ctx *ctx, const char *name, double score, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Gives the registrable domains of the message's URLs (copied; at most
+ * SCAN_MAX_DOMAINS; a second call replaces the first). */
+void scan_ctx_domains(struct scan_ctx *ctx, const char (*d)[SCAN_DOMAIN_LEN], size_t n);
+/* Leaves obj for the session to learn from after the verdict (at most one
+ * per job; a second call frees the first); free_fn frees it if nobody
+ * takes it. */
+void scan_ctx_learn(struct scan_ctx *ctx, void *obj, void (*free_fn)(void *), double value);
 /* Refuses the message; the first refusal's reply is kept, and a REJECT
  * beats a TEMPFAIL. reply is "5xx x.x.x text" / "4xx x.x.x text". */
 void scan_ctx_reject(struct scan_ctx *ctx, const char *fmt, ...)
@@ -121,6 +150,14 @@ bool scan_ctx_refused(const struct scan_ctx *ctx);
 int64_t scan_ctx_time_left(const struct scan_ctx *ctx);
 
 /* ---- for the worker (loop thread) --------------------------------------- */
+
+/* The score of a symbol the session adds itself (SPF, DNS lists...):
+ * def, or the override of the scores folder (scan/scores.h). */
+double scan_pipeline_score(const struct scan_pipeline *p, const char *name, double def);
+
+/* Takes what scan_ctx_learn left (the caller frees it with learn_free),
+ * from inside the callback; NULL if nothing. */
+void *scan_result_take_learn(const struct scan_result *r);
 
 struct scan_pipeline *scan_pipeline_new(struct event_base *base, const struct config *cfg,
 					struct metrics *m, char *err, size_t errlen);

@@ -17,8 +17,10 @@
 
 #include <openssl/err.h>
 
+#include "auth/arc.h"
 #include "auth/dkim.h"
 #include "auth/dmarc.h"
+#include "auth/dmarc_report.h"
 #include "auth/spf.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -26,14 +28,16 @@
 #include "net/proxy.h"
 #include "policy/policy.h"
 #include "policy/tag.h"
+#include "scan/bayes.h"
 #include "scan/fcrdns.h"
 #include "scan/pipeline.h"
+#include "scan/relationship.h"
 #include "smtp/addr.h"
 #include "smtp/data.h"
 #include "store/store_quarantine.h"
 
 /* Room kept in front of the body for our trace header (Received:). */
-#define TRACE_HEADROOM 16384
+#define TRACE_HEADROOM 24576
 /* Stop reading while this much of our replies is unsent (a client that
  * pipelines without reading must not make us buffer without bound). */
 #define OUTPUT_HIGH_WATER (256 * 1024)
@@ -130,6 +134,11 @@ struct smtp_tx {
 		char selector[64];
 		char why[96];
 	} dkim_sigs[DKIM_MAX_SIGNATURES];
+	struct arc_req *arc; /* ARC (RFC 8617), after DKIM */
+	bool arc_done;
+	enum arc_result arc_result;
+	char arc_detail[160];
+	char ar[2048]; /* our Authentication-Results, unfolded (ARC reuses it) */
 	struct dmarc_req *dmarc;
 	bool dmarc_done;
 	enum dmarc_result dmarc_result;
@@ -139,6 +148,16 @@ struct smtp_tx {
 	struct scan_symbol pre[24]; /* connection findings for the scan */
 	int64_t started_us;
 	/* the verdict and the copies it makes (issue 7) */
+	enum { VERDICT_URIBL, VERDICT_REL, VERDICT_DECIDE } stage;
+	struct scan_result res; /* the scan's, kept, plus what the stages add */
+	struct scan_symbol *syms;
+	size_t syms_cap;
+	char (*domains)[SCAN_DOMAIN_LEN];
+	size_t ndomains;
+	struct uribl_req *uribl;
+	void *learn; /* Bayes tokens for autolearn */
+	void (*learn_free)(void *learn);
+	double learn_value;
 	double score;
 	bool virus;
 	char *verdict; /* every symbol, one per line (quarantine, log) */
@@ -201,6 +220,7 @@ static void rcpt_continue(struct smtp_session *s);
 static void spf_start(struct smtp_session *s);
 static void auth_continue(struct smtp_session *s);
 static void dmarc_start(struct smtp_session *s);
+static void arc_start(struct smtp_session *s);
 static int start_scan(struct smtp_session *s);
 static void scan_done(const struct scan_result *r, void *arg);
 static void commit_message(struct smtp_session *s);
@@ -286,11 +306,17 @@ static void smtp_tx_free(struct smtp_session *s)
 	buf_free(&tx->body);
 	spf_cancel(tx->spf);
 	dkim_cancel(tx->dkim);
+	arc_cancel(tx->arc);
 	dmarc_cancel(tx->dmarc);
 	free(tx->mrcpts);
 	free(tx->rcpt_list);
 	free(tx->verdict);
 	free(tx->tagged);
+	free(tx->syms);
+	free(tx->domains);
+	uribl_req_free(tx->uribl);
+	if (tx->learn && tx->learn_free)
+		tx->learn_free(tx->learn);
 	free(tx->trace);
 	free(tx->qcopy);
 	free(tx->rcpts);
@@ -922,6 +948,57 @@ static void dispatch(struct smtp_session *s, char *line)
 
 /* ---- end of message ----------------------------------------------------- */
 
+/* Bayes autolearn (bayes.autolearn): a message whose final score is sure
+ * either way teaches the filter, on the store thread, after its commit. */
+struct learn_job {
+	const struct config *cfg;
+	void *tokens;
+	void (*free_fn)(void *);
+	bool spam;
+};
+
+static int learn_job_run(struct store *st, void *arg)
+{
+	struct learn_job *j = arg;
+	struct bayes_params p;
+
+	bayes_params_from_config(j->cfg, &p);
+	return bayes_learn_store(st, j->tokens, j->spam, &p, NULL) < 0 ? STORE_TEMPFAIL : STORE_OK;
+}
+
+static void learn_job_done(int rc, void *arg)
+{
+	struct learn_job *j = arg;
+
+	(void)rc; /* a lost autolearn costs nothing but the lesson */
+	j->free_fn(j->tokens);
+	free(j);
+}
+
+static void autolearn(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct learn_job *j;
+	enum bayes_autolearn a;
+
+	if (!tx->learn || s->allowlisted)
+		return;
+	a = bayes_autolearn_decision(tx->res.score, tx->learn_value, s->env->cfg);
+	if (a == BAYES_AUTOLEARN_NONE || !(j = calloc(1, sizeof(*j))))
+		return;
+	j->cfg = s->env->cfg;
+	j->tokens = tx->learn;
+	j->free_fn = tx->learn_free;
+	j->spam = a == BAYES_AUTOLEARN_SPAM;
+	if (store_async_call(s->env->store, learn_job_run, learn_job_done, j) < 0) {
+		free(j);
+		return;
+	}
+	tx->learn = NULL; /* the job has it now */
+	log_debug("autolearn", "qid=%s class=%s score=%.2f", tx->qid, j->spam ? "spam" : "ham",
+		  tx->res.score);
+}
+
 static void message_done(int rc, void *arg)
 {
 	struct smtp_session *s = arg;
@@ -938,6 +1015,7 @@ static void message_done(int rc, void *arg)
 			nt += tx->rcpts[i].action == POLICY_TAG;
 			nq += tx->rcpts[i].action == POLICY_QUARANTINE;
 		}
+		autolearn(s);
 		metrics_add(env->metrics, M_POLICY_TAGGED, (int64_t)nt);
 		metrics_add(env->metrics, M_POLICY_QUARANTINED, (int64_t)nq);
 		metrics_add(env->metrics, M_SMTP_MESSAGES_ACCEPTED, 1);
@@ -1037,43 +1115,69 @@ static const char *hdr_name(char *dst, size_t len, const char *src)
 	return o ? dst : "unknown";
 }
 
+/* What we verified as RFC 8601 resinfo, "; "-separated, unfolded: for
+ * our Authentication-Results and ARC-Authentication-Results. */
+static void auth_results_text(struct smtp_session *s, char *out, size_t len)
+{
+	struct smtp_tx *tx = s->tx;
+	char a[STORE_DOMAIN_LEN], b[80];
+	size_t o = 0;
+
+#define AR_ADD(...)                                                                                \
+	do {                                                                                       \
+		if (o < len && str_fmt(out + o, len - o, "%s", o ? "; " : "") == 0)                \
+			o += strlen(out + o);                                                      \
+		if (o < len && str_fmt(out + o, len - o, __VA_ARGS__) == 0)                        \
+			o += strlen(out + o);                                                      \
+	} while (0)
+	out[0] = '\0';
+	if (tx->arc_done)
+		AR_ADD("arc=%s", arc_result_name(tx->arc_result));
+	if (tx->spf_done && !s->allowlisted)
+		AR_ADD("spf=%s smtp.mailfrom=%s", spf_result_name(tx->spf_result),
+		       hdr_name(a, sizeof(a), tx->spf_domain));
+	if (tx->ndkim == 0 && !s->allowlisted)
+		AR_ADD("dkim=none");
+	for (size_t i = 0; i < tx->ndkim; i++)
+		AR_ADD("dkim=%s header.d=%s header.s=%s", dkim_result_name(tx->dkim_sigs[i].result),
+		       hdr_name(a, sizeof(a), tx->dkim_sigs[i].domain),
+		       hdr_name(b, sizeof(b), tx->dkim_sigs[i].selector));
+	if (tx->dmarc_done)
+		AR_ADD("dmarc=%s header.from=%s", dmarc_result_name(tx->dmarc_result),
+		       hdr_name(a, sizeof(a), tx->dmarc_from));
+	if (o == 0)
+		AR_ADD("none");
+#undef AR_ADD
+}
+
 /* RFC 8601: what we verified, for the people and filters downstream.
- * Appended to out at *o. */
+ * Appended to out at *oo, one result per line. */
 static int add_auth_results(struct smtp_session *s, char *out, size_t outlen, size_t *oo)
 {
 	struct smtp_tx *tx = s->tx;
-	char hdr[TRACE_HEADROOM / 2], a[STORE_DOMAIN_LEN], b[80];
-	size_t o;
+	char a[STORE_DOMAIN_LEN];
+	size_t o = *oo;
 
-	if (str_fmt(hdr, sizeof(hdr), "Authentication-Results: %s",
+	auth_results_text(s, tx->ar, sizeof(tx->ar));
+	if (str_fmt(out + o, outlen - o, "Authentication-Results: %s",
 		    hdr_name(a, sizeof(a), s->env->cfg->node.hostname)) < 0)
 		return -ENAMETOOLONG;
-	o = strlen(hdr);
-	if (tx->spf_done && !s->allowlisted)
-		(void)str_fmt(hdr + o, sizeof(hdr) - o, ";\r\n\tspf=%s smtp.mailfrom=%s",
-			      spf_result_name(tx->spf_result),
-			      hdr_name(a, sizeof(a), tx->spf_domain));
-	o = strlen(hdr);
-	if (tx->ndkim == 0 && !s->allowlisted)
-		(void)str_fmt(hdr + o, sizeof(hdr) - o, ";\r\n\tdkim=none");
-	for (size_t i = 0; i < tx->ndkim; i++) {
-		o = strlen(hdr);
-		(void)str_fmt(hdr + o, sizeof(hdr) - o, ";\r\n\tdkim=%s header.d=%s header.s=%s",
-			      dkim_result_name(tx->dkim_sigs[i].result),
-			      hdr_name(a, sizeof(a), tx->dkim_sigs[i].domain),
-			      hdr_name(b, sizeof(b), tx->dkim_sigs[i].selector));
+	o += strlen(out + o);
+	for (const char *p = tx->ar, *e; *p; p = e) {
+		size_t n;
+		e = strstr(p, "; ");
+		n = e ? (size_t)(e - p) : strlen(p);
+		if (o + n + 8 >= outlen)
+			return -ENAMETOOLONG;
+		memcpy(out + o, ";\r\n\t", 4);
+		memcpy(out + o + 4, p, n);
+		o += 4 + n;
+		e = e ? e + 2 : p + n;
 	}
-	o = strlen(hdr);
-	if (tx->dmarc_done)
-		(void)str_fmt(hdr + o, sizeof(hdr) - o, ";\r\n\tdmarc=%s header.from=%s",
-			      dmarc_result_name(tx->dmarc_result),
-			      hdr_name(a, sizeof(a), tx->dmarc_from));
-	o = strlen(hdr);
-	if (o + 3 >= sizeof(hdr) || *oo + o + 3 > outlen)
+	if (o + 3 >= outlen)
 		return -ENAMETOOLONG;
-	memcpy(hdr + o, "\r\n", 3);
-	memcpy(out + *oo, hdr, o + 3);
-	*oo += o + 2;
+	memcpy(out + o, "\r\n", 3);
+	*oo = o + 2;
 	return 0;
 }
 
@@ -1228,9 +1332,92 @@ static void dkim_done(const struct dkim_outcome *o, void *arg)
 		session_free(s);
 		return;
 	}
+	arc_start(s);
+	if (!s->waiting)
+		session_process(s);
+}
+
+static void arc_done(const struct arc_outcome *o, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct smtp_tx *tx = s->tx;
+
+	tx->arc = NULL;
+	tx->arc_done = true;
+	tx->arc_result = o->result;
+	(void)str_fmt(tx->arc_detail, sizeof(tx->arc_detail), "i=%d%s%s%s%s%s", o->n,
+		      o->domain && o->domain[0] ? " d=" : "", o->domain ? o->domain : "",
+		      o->why && o->why[0] ? " (" : "", o->why ? o->why : "",
+		      o->why && o->why[0] ? ")" : "");
+	s->waiting = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
 	dmarc_start(s);
 	if (!s->waiting)
 		session_process(s);
+}
+
+/* ARC: the chain of the gateways before us; then DMARC. */
+static void arc_start(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (!s->allowlisted && arc_verify(s->env->resolver, NULL, buf_data(&tx->body), tx->body.len,
+					  arc_done, s, &tx->arc) == 0) {
+		s->waiting = true;
+		bufferevent_disable(s->bev, EV_READ);
+		return;
+	}
+	tx->arc = NULL;
+	dmarc_start(s);
+}
+
+/* Store thread: one row for the DMARC aggregate report. */
+static int dmarc_row_run(struct store *st, void *arg)
+{
+	return dmarc_report_record(st, arg);
+}
+
+static void dmarc_row_done(int rc, void *arg)
+{
+	(void)rc; /* logged by the store thread; a lost row is not worth a retry */
+	free(arg);
+}
+
+/* Keeps what DMARC decided for the domain's aggregate report (rua). */
+static void dmarc_report(struct smtp_session *s, const struct dmarc_outcome *o, bool rejected)
+{
+	struct smtp_tx *tx = s->tx;
+	struct dmarc_report_sig sigs[DKIM_MAX_SIGNATURES];
+	struct dmarc_report_input in = {
+	    .outcome = o,
+	    .source_ip = s->client,
+	    .spf = tx->spf_result,
+	    .spf_domain = tx->spf_domain,
+	    .sigs = sigs,
+	    .nsigs = tx->ndkim,
+	    .now = time_now(),
+	};
+	struct store_dmarc_row *row;
+
+	if (!s->env->cfg->dmarc.reports)
+		return;
+	for (size_t i = 0; i < tx->ndkim; i++) {
+		sigs[i].domain = tx->dkim_sigs[i].domain;
+		sigs[i].selector = tx->dkim_sigs[i].selector;
+		sigs[i].result = tx->dkim_sigs[i].result;
+	}
+	/* a failing message of a p=quarantine domain is held by the default
+	 * recipient policy (dmarc_quarantine), so the outcome's disposition
+	 * is what was applied, unless we refused it here */
+	in.applied = rejected ? DMARC_POLICY_REJECT : DMARC_POLICY_UNSET;
+	if (!(row = calloc(1, sizeof(*row))))
+		return;
+	if (dmarc_report_row(&in, row) < 0 ||
+	    store_async_call(s->env->store, dmarc_row_run, dmarc_row_done, row) < 0)
+		free(row);
 }
 
 static void dmarc_done(const struct dmarc_outcome *o, void *arg)
@@ -1252,6 +1439,7 @@ static void dmarc_done(const struct dmarc_outcome *o, void *arg)
 		session_free(s);
 		return;
 	}
+	dmarc_report(s, o, o->result == DMARC_FAIL && o->disposition == DMARC_POLICY_REJECT);
 	if (o->result == DMARC_FAIL && o->disposition == DMARC_POLICY_REJECT) {
 		/* RFC 7489 6.6.4: the domain owner asks for rejection; refused
 		 * in the session, so nobody is bounced to. */
@@ -1387,6 +1575,13 @@ static size_t connection_symbols(struct smtp_session *s, struct scan_symbol *out
 		(void)str_fmt(d, sizeof(d), "d=%s s=%s %s", s->tx->dkim_sigs[i].domain,
 			      s->tx->dkim_sigs[i].selector, s->tx->dkim_sigs[i].why);
 		sym_set(&out[n++], name, sc, d);
+	}
+	if (s->tx && s->tx->arc_done && s->tx->arc_result != ARC_NONE && n < max) {
+		/* a chain that verifies says the gateways before us are who they
+		 * claim; a broken one is a modified or forged hop */
+		bool pass = s->tx->arc_result == ARC_PASS;
+		sym_set(&out[n++], pass ? "ARC_PASS" : "ARC_FAIL", pass ? -0.1 : 0.5,
+			s->tx->arc_detail);
 	}
 	if (s->tx && s->tx->dmarc_done && n < max) {
 		enum dmarc_result dr = s->tx->dmarc_result;
@@ -1531,18 +1726,192 @@ static size_t decide(struct smtp_session *s, const struct scan_result *r)
 	return nreject;
 }
 
+/* ---- the verdict after the scan ---------------------------------------- */
+
+/* Room for what the stages after the scan add (URI lists, relationships). */
+#define VERDICT_EXTRA 48
+
+/* Keeps the scan's result in the transaction: the stages after the scan
+ * are asynchronous, the pipeline's result lives only for its callback. */
+static int verdict_keep(struct smtp_tx *tx, const struct scan_result *r)
+{
+	size_t cap = r->nsymbols + VERDICT_EXTRA;
+
+	tx->res = *r;
+	tx->res.domains = NULL;
+	tx->res.ndomains = 0;
+	tx->res.learn = NULL;
+	if (!(tx->syms = calloc(cap, sizeof(*tx->syms))))
+		return -ENOMEM;
+	if (r->nsymbols)
+		memcpy(tx->syms, r->symbols, r->nsymbols * sizeof(*tx->syms));
+	tx->res.symbols = tx->syms;
+	tx->syms_cap = cap;
+	if (r->ndomains) {
+		if (!(tx->domains = malloc(r->ndomains * sizeof(*tx->domains))))
+			return -ENOMEM;
+		memcpy(tx->domains, r->domains, r->ndomains * sizeof(*tx->domains));
+		tx->ndomains = r->ndomains;
+	}
+	tx->learn_free = r->learn_free;
+	tx->learn_value = r->learn_value;
+	tx->learn = scan_result_take_learn(r);
+	return 0;
+}
+
+/* Adds what a stage after the scan found, with the scores folder's
+ * override of each symbol's score (scan/scores.h), as the scan does. */
+static void verdict_add(struct smtp_session *s, const struct scan_symbol *y, size_t n)
+{
+	struct smtp_tx *tx = s->tx;
+
+	for (size_t i = 0; i < n && tx->res.nsymbols < tx->syms_cap; i++) {
+		struct scan_symbol *d = &tx->syms[tx->res.nsymbols++];
+		*d = y[i];
+		d->score = scan_pipeline_score(s->env->scan, d->name, d->score);
+		tx->res.score += d->score;
+	}
+}
+
+static void verdict_continue(struct smtp_session *s);
+static void verdict_finish(struct smtp_session *s);
+
+static void uribl_done(struct uribl_req *req, const struct uribl_result *res, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct smtp_tx *tx = s->tx;
+	struct scan_symbol y[32];
+
+	tx->uribl = NULL;
+	s->waiting = false;
+	if (!s->dead)
+		verdict_add(s, y, uribl_symbols(res, y, ARRAY_LEN(y)));
+	uribl_req_free(req);
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	verdict_continue(s);
+	if (!s->waiting)
+		session_process(s);
+}
+
+/* A relationship look-up on the store thread. */
+struct rel_job {
+	struct smtp_session *s;
+	struct rel_query *q;
+};
+
+static int rel_job_run(struct store *st, void *arg)
+{
+	struct rel_job *j = arg;
+
+	return rel_query_run(st, j->q);
+}
+
+static void rel_job_done(int rc, void *arg)
+{
+	struct rel_job *j = arg;
+	struct smtp_session *s = j->s;
+	struct smtp_tx *tx = s->tx;
+	struct scan_symbol y[REL_MAX_SYMBOLS];
+
+	(void)rc; /* a failed look-up gives REL_UNAVAILABLE, never a penalty */
+	s->waiting = false;
+	if (!s->dead) {
+		bool authenticated = tx->dmarc_done && tx->dmarc_result == DMARC_PASS;
+		verdict_add(s, y, rel_query_symbols(j->q, authenticated, y, ARRAY_LEN(y)));
+	}
+	rel_query_free(j->q);
+	free(j);
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	verdict_continue(s);
+	if (!s->waiting)
+		session_process(s);
+}
+
+/* The stages after the scan, in order, each asynchronous; a stage that
+ * cannot start is skipped (its lists and look-ups only add points). */
+static void verdict_continue(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const struct config *cfg = s->env->cfg;
+	bool content_ok = tx->res.action == SCAN_ACCEPT && !s->allowlisted;
+
+	if (tx->stage == VERDICT_URIBL) {
+		tx->stage = VERDICT_REL;
+		if (content_ok && s->env->uribl && tx->ndomains > 0) {
+			const char *d[SCAN_MAX_DOMAINS];
+			for (size_t i = 0; i < tx->ndomains; i++)
+				d[i] = tx->domains[i];
+			if (uribl_start(s->env->uribl, d, tx->ndomains, uribl_done, s,
+					&tx->uribl) == 0) {
+				s->waiting = true;
+				bufferevent_disable(s->bev, EV_READ);
+				return;
+			}
+			tx->uribl = NULL;
+		}
+	}
+	if (tx->stage == VERDICT_REL) {
+		tx->stage = VERDICT_DECIDE;
+		if (content_ok && cfg->relationships.enabled) {
+			struct rel_job *j = calloc(1, sizeof(*j));
+			char from[STORE_ADDR_LEN];
+
+			tag_from_address(buf_data(&tx->body), tx->body.len, from, sizeof(from));
+			if (j &&
+			    rel_query_new(cfg, s->env->psl, tx->from.addr, from[0] ? from : NULL,
+					  tx->rcpt_list, tx->nrcpts, &j->q) == 0) {
+				j->s = s;
+				if (store_async_call(s->env->store, rel_job_run, rel_job_done, j) ==
+				    0) {
+					s->waiting = true;
+					bufferevent_disable(s->bev, EV_READ);
+					return;
+				}
+				rel_query_free(j->q);
+			}
+			free(j);
+		}
+	}
+	verdict_finish(s);
+}
+
 static void scan_done(const struct scan_result *r, void *arg)
 {
 	struct smtp_session *s = arg;
 	struct smtp_tx *tx = s->tx;
-	char syms[512] = "";
-	size_t o = 0, nreject;
 
 	s->waiting = false;
 	if (s->dead) {
 		session_free(s); /* nothing was stored: the client got no 250 */
 		return;
 	}
+	if (verdict_keep(tx, r) < 0) {
+		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
+		reply(s, "451 4.3.0 Error: out of memory, try again later");
+		smtp_tx_free(s);
+		session_process(s);
+		return;
+	}
+	tx->stage = VERDICT_URIBL;
+	verdict_continue(s);
+	if (!s->waiting)
+		session_process(s);
+}
+
+/* Every recipient's action, the refusal or the commit. */
+static void verdict_finish(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const struct scan_result *r = &tx->res;
+	char syms[512] = "";
+	size_t o = 0, nreject;
+
 	for (size_t i = 0; i < r->nsymbols && o < sizeof(syms); i++) {
 		if (str_fmt(syms + o, sizeof(syms) - o, "%s%s", i ? "," : "", r->symbols[i].name) <
 		    0)
@@ -1557,7 +1926,6 @@ static void scan_done(const struct scan_result *r, void *arg)
 			 (long long)r->ms);
 		reply(s, "%s", r->reply);
 		smtp_tx_free(s);
-		session_process(s);
 		return;
 	}
 	nreject = decide(s, r);
@@ -1584,8 +1952,9 @@ static void scan_done(const struct scan_result *r, void *arg)
 			 (long long)r->ms);
 		reply(s, "%s", why);
 		reputation_spam(s);
+		if (!tx->virus)
+			autolearn(s);
 		smtp_tx_free(s);
-		session_process(s);
 		return;
 	}
 	/* After DATA one reply covers every recipient: those whose policy says
@@ -1605,14 +1974,78 @@ static void scan_done(const struct scan_result *r, void *arg)
 		metrics_add(s->env->metrics, M_SMTP_TEMPFAILS, 1);
 		reply(s, "451 4.3.0 Error: cannot add the scan header, try again later");
 		smtp_tx_free(s);
-		session_process(s);
 		return;
 	}
 	if (tx->virus)
 		(void)str_fmt(tx->qreason, sizeof(tx->qreason), "virus: %s", r->reply);
 	commit_message(s);
-	if (!s->waiting)
-		session_process(s);
+}
+
+/* ARC-seals what leaves here changed by us (RFC 8617): our trace and
+ * verdict headers, and the tagged copy's subject, so that the next hop
+ * (Microsoft 365, Google) can trust what the earlier hops said. The
+ * quarantine's copy is not sealed: it is delivered as it was held. */
+static int arc_seal_one(struct smtp_session *s, const char *msg, size_t len, char **out)
+{
+	const struct config *cfg = s->env->cfg;
+	struct arc_seal_opts o = {
+	    .key = s->env->arc_key,
+	    .domain = cfg->arc.domain,
+	    .selector = cfg->arc.selector,
+	    .authserv_id = cfg->node.hostname,
+	    .ar = s->tx->ar,
+	    .chain = s->tx->arc_done ? s->tx->arc_result : ARC_NONE,
+	};
+
+	return arc_seal(&o, msg, len, out);
+}
+
+static int arc_seal_copies(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	char *seal = NULL;
+	int r;
+
+	if (!s->env->arc_key)
+		return 0;
+	/* the plain copy, if anyone gets it */
+	for (size_t i = 0; i < tx->nrcpts; i++) {
+		if (tx->rcpts[i].action != POLICY_DELIVER)
+			continue;
+		if ((r = arc_seal_one(s, buf_data(&tx->body), tx->body.len, &seal)) < 0)
+			goto fail;
+		if (seal && (r = buf_prepend(&tx->body, seal, strlen(seal))) < 0)
+			goto fail;
+		free(seal);
+		seal = NULL;
+		break;
+	}
+	if (tx->tagged) {
+		char *n;
+		size_t sl;
+		if ((r = arc_seal_one(s, tx->tagged, tx->tagged_len, &seal)) < 0)
+			goto fail;
+		if (seal) {
+			sl = strlen(seal);
+			if (!(n = malloc(sl + tx->tagged_len))) {
+				r = -ENOMEM;
+				goto fail;
+			}
+			memcpy(n, seal, sl);
+			memcpy(n + sl, tx->tagged, tx->tagged_len);
+			free(tx->tagged);
+			tx->tagged = n;
+			tx->tagged_len += sl;
+			tx->msg.tagged_data = tx->tagged;
+			tx->msg.tagged_len = tx->tagged_len;
+		}
+	}
+	r = 0;
+fail:
+	if (r < 0)
+		log_warn("arc", "qid=%s msg=\"cannot seal: %s\"", tx->qid, strerror(-r));
+	free(seal);
+	return r;
 }
 
 /* The copies the recipients' actions need: the quarantine's (as received
@@ -1678,7 +2111,9 @@ static int make_copies(struct smtp_session *s)
 		    (r = buf_prepend(&tx->body, hdr, strlen(hdr))) < 0)
 			return r;
 	}
-	return buf_prepend(&tx->body, tx->trace, tx->trace_len);
+	if ((r = buf_prepend(&tx->body, tx->trace, tx->trace_len)) < 0)
+		return r;
+	return arc_seal_copies(s);
 }
 
 /* The message passed its checks: trace headers, the copies, then the
@@ -1717,7 +2152,8 @@ static void commit_message(struct smtp_session *s)
 	tx->msg.tls = s->tls_info;
 	tx->msg.received_at = now;
 	tx->msg.flags = (tx->body_8bit || (f & SMTP_DATA_8BIT) ? STORE_MSG_8BITMIME : 0) |
-			(tx->smtputf8 ? STORE_MSG_SMTPUTF8 : 0);
+			(tx->smtputf8 ? STORE_MSG_SMTPUTF8 : 0) |
+			(s->allowlisted ? STORE_MSG_OUTBOUND : 0);
 	tx->msg.rcpts = tx->mrcpts;
 	tx->msg.nrcpts = tx->nrcpts;
 	tx->msg.data = buf_data(&tx->body);

@@ -28,12 +28,14 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "auth/dkim_sign.h"
 #include "core/config.h"
 #include "core/metrics.h"
 #include "net/cidr.h"
 #include "net/resolver.h"
 #include "scan/dnsbl.h"
 #include "scan/pipeline.h"
+#include "scan/uribl.h"
 #include "smtp/limits.h"
 #include "store/store_async.h"
 
@@ -52,6 +54,8 @@ struct smtp_env {
 	struct cidr_list proxy_trusted; /* who may send a PROXY header */
 	struct resolver *resolver;	/* the worker's DNS resolver and cache */
 	struct dnsbl *dnsbl;		/* the worker's DNS lists */
+	struct uribl *uribl;		/* the worker's URI lists (NULL: none) */
+	struct dkim_key *arc_key;	/* [arc] sealing key (NULL: no sealing) */
 	struct scan_pipeline *scan;	/* the worker's content checks */
 	const struct psl_ctx_st *psl;	/* Public Suffix List (DMARC), or NULL */
 	int worker;			/* index, for session ids */

@@ -151,6 +151,18 @@ int smtp_worker_main(const struct worker_ctx *ctx)
 	w.env.psl = psl_latest(NULL);
 	if (!w.env.psl)
 		log_warn("startup", "reason=\"no Public Suffix List: DMARC off\"");
+	if (ctx->cfg->uribl.enabled && ctx->cfg->uribl.nzones > 0 &&
+	    uribl_new(w.env.base, ctx->cfg, w.env.resolver, ctx->metrics, &w.env.uribl, err,
+		      sizeof(err)) < 0) {
+		log_err("startup", "reason=\"URI lists: %s\"", err);
+		goto out;
+	}
+	/* ARC sealing: all of [arc] domain, selector and key, or nothing */
+	if (ctx->cfg->arc.domain[0] && ctx->cfg->arc.selector[0] && ctx->cfg->arc.key[0] &&
+	    dkim_key_load_file(ctx->cfg->arc.key, &w.env.arc_key, err, sizeof(err)) < 0) {
+		log_err("startup", "reason=\"arc.key: %s\"", err);
+		goto out;
+	}
 	w.env.scan = scan_pipeline_new(w.env.base, ctx->cfg, ctx->metrics, err, sizeof(err));
 	if (!w.env.scan) {
 		log_err("startup", "reason=\"content checks: %s\"", err);
@@ -203,6 +215,8 @@ out:
 	scan_pipeline_free(w.env.scan);
 	store_async_free(w.env.store);
 	dnsbl_free(w.env.dnsbl);
+	uribl_free(w.env.uribl);
+	dkim_key_free(w.env.arc_key);
 	psl_free((psl_ctx_t *)w.env.psl);
 	resolver_free(w.env.resolver);
 	if (w.sig_term)

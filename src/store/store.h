@@ -141,7 +141,10 @@ int store_rcpt_lookup(struct store *st, const char *address, struct store_rcpt *
 enum store_msg_flags {
 	STORE_MSG_8BITMIME = 1 << 0,
 	STORE_MSG_SMTPUTF8 = 1 << 1,
-	STORE_MSG_DSN = 1 << 2, /* a delivery status notification we made */
+	STORE_MSG_DSN = 1 << 2,	  /* a delivery status notification we made */
+	STORE_MSG_LOCAL = 1 << 3, /* made by mxguard itself (reports, notices) */
+	STORE_MSG_OUTBOUND =
+	    1 << 4, /* from a trusted relay (limits.allow_networks): ours to sign */
 };
 
 struct store_msg_rcpt {
