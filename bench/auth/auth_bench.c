@@ -29,6 +29,8 @@
 #include "core/util.h"
 #include "net/resolver.h"
 
+#include "eval_util.h"
+
 struct done {
 	bool done;
 	int pass;
@@ -43,46 +45,13 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n + 4096 > cap) {
-			char *nb = realloc(buf, cap = cap * 2 + 8192);
-			if (!nb)
-				break;
-			buf = nb;
-		}
-		size_t r = fread(buf + n, 1, cap - n, f);
-		if (r == 0)
-			break;
-		n += r;
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
+/* A resolver on server, or the end of the run. */
 static struct resolver *new_resolver(struct event_base *base, const char *server, int64_t cache)
 {
-	struct resolver *r = NULL;
-	char why[128];
-	struct resolver_opts o = {.servers = server,
-				  .timeout_ms = 2000,
-				  .cache_size = cache,
-				  .max_inflight = 100,
-				  .negative_ttl = 60,
-				  .max_ttl = 3600};
+	struct resolver *r = eval_resolver(base, server, cache);
 
-	if (resolver_new(base, &o, &r, why, sizeof(why)) < 0) {
-		fprintf(stderr, "resolver: %s\n", why);
+	if (!r)
 		exit(1);
-	}
 	return r;
 }
 
@@ -119,7 +88,7 @@ static int bench_dkim(const char *server, const char *rsa_pem, const char *ed_pe
 		double t0 = now_s();
 		for (int i = 0; i < nfiles; i++) {
 			size_t len = 0;
-			char *m = slurp(files[i], &len), *sig = NULL;
+			char *m = eval_slurp(files[i], &len), *sig = NULL;
 			if (!m)
 				continue;
 			if (dkim_sign(k, &so, m, len, &sig) == 0) {

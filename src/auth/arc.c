@@ -59,17 +59,14 @@ struct arc_key {
 };
 
 struct arc_req {
-	struct resolver *res;
-	struct event *kick;
+	struct dkim_vreq v; /* the message, the look-ups out, the kick */
 	arc_cb cb;
 	void *arg;
 	struct arc_opts o;
-	char *msg;
-	size_t len;
 	struct arc_chain ch;
 	struct arc_sig ams[ARC_MAX_INSTANCES + 1], as[ARC_MAX_INSTANCES + 1];
 	struct arc_key keys[ARC_MAX_KEYS];
-	size_t nkeys, pending;
+	size_t nkeys;
 	enum arc_result early; /* decided without keys (ARC_PASS: not decided) */
 	char why[128];
 	char domain[RESOLVER_NAME_LEN];
@@ -297,6 +294,49 @@ static void sig_fail(struct arc_sig *s, const char *why)
 	s->why = why;
 }
 
+/* The tag list of the field self; false (s failed) when it is bad. */
+static bool sig_tags(struct arc_sig *s, const struct dkim_hdr *self, struct dkim_tags *tags)
+{
+	size_t vl;
+	const char *v = field_value(self, &vl);
+
+	if (dkim_tags_parse(v, vl, tags) < 0) {
+		sig_fail(s, "bad tag list");
+		return false;
+	}
+	return true;
+}
+
+/* A SHA-256 context for s's digest; NULL (s failed, temporarily) when
+ * there is none. */
+static EVP_MD_CTX *digest_begin(struct arc_sig *s)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(md);
+		sig_fail(s, "out of memory");
+		s->temp = true;
+		return NULL;
+	}
+	return md;
+}
+
+/* Ends the digest into s->digest and frees md; fed is what feeding md
+ * returned. false: s failed, temporarily. */
+static bool digest_end(struct arc_sig *s, EVP_MD_CTX *md, int fed)
+{
+	unsigned dl = 0;
+	bool ok = fed >= 0 && EVP_DigestFinal_ex(md, s->digest, &dl) == 1;
+
+	EVP_MD_CTX_free(md);
+	if (!ok) {
+		sig_fail(s, "out of memory");
+		s->temp = true;
+	}
+	return ok;
+}
+
 /* The tags common to AMS and AS: a=, b=, d=, s=, t=. */
 static bool sig_common(struct arc_req *q, struct arc_sig *s, const struct dkim_tags *tags,
 		       const struct dkim_tag **b)
@@ -344,17 +384,12 @@ static void ams_prepare(struct arc_req *q, struct arc_sig *s, const struct dkim_
 	const struct dkim_tag *b, *bh, *c, *h, *l;
 	char names[DKIM_MAX_H][DKIM_NAME_LEN], want[128], got[128];
 	enum dkim_canon hc = DKIM_CANON_SIMPLE, bc = DKIM_CANON_SIMPLE;
-	size_t nn = 0, vl;
+	size_t nn = 0;
 	int64_t limit = -1, avail = 0;
-	const char *v = field_value(self, &vl);
-	EVP_MD_CTX *md = NULL;
-	unsigned dl = 0;
+	EVP_MD_CTX *md;
+	int fed;
 
-	if (dkim_tags_parse(v, vl, &tags) < 0) {
-		sig_fail(s, "bad tag list");
-		return;
-	}
-	if (!sig_common(q, s, &tags, &b))
+	if (!sig_tags(s, self, &tags) || !sig_common(q, s, &tags, &b))
 		return;
 	bh = tag_get(&tags, "bh");
 	c = tag_get(&tags, "c");
@@ -403,17 +438,13 @@ static void ams_prepare(struct arc_req *q, struct arc_sig *s, const struct dkim_
 			sig_fail(s, "h= names ARC-Seal");
 			return;
 		}
-	md = EVP_MD_CTX_new();
-	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-	    dkim_feed_fields(md, hc, hs, nh, names, nn, buf, ARC_BUF) < 0 ||
-	    dkim_feed_self(md, hc, self->p, self->len, b->val, b->vlen, buf, ARC_BUF) < 0 ||
-	    EVP_DigestFinal_ex(md, s->digest, &dl) != 1) {
-		EVP_MD_CTX_free(md);
-		sig_fail(s, "out of memory");
-		s->temp = true;
+	if (!(md = digest_begin(s)))
 		return;
-	}
-	EVP_MD_CTX_free(md);
+	fed = dkim_feed_fields(md, hc, hs, nh, names, nn, buf, ARC_BUF);
+	if (fed >= 0)
+		fed = dkim_feed_self(md, hc, self->p, self->len, b->val, b->vlen, buf, ARC_BUF);
+	if (!digest_end(s, md, fed))
+		return;
 	{
 		size_t o = 0;
 		for (size_t k = 0; k < bh->vlen && o + 1 < sizeof(want); k++)
@@ -455,16 +486,10 @@ static void as_prepare(struct arc_req *q, struct arc_sig *s, const struct dkim_h
 {
 	struct dkim_tags tags;
 	const struct dkim_tag *b;
-	const struct dkim_hdr *self = &hs[q->ch.idx[inst][K_AS]];
-	size_t vl;
-	const char *v = field_value(self, &vl);
-	EVP_MD_CTX *md = NULL;
-	unsigned dl = 0;
+	EVP_MD_CTX *md;
 
-	if (dkim_tags_parse(v, vl, &tags) < 0) {
-		sig_fail(s, "bad tag list");
+	if (!sig_tags(s, &hs[q->ch.idx[inst][K_AS]], &tags))
 		return;
-	}
 	if (inst == q->ch.n) {
 		const struct dkim_tag *d = tag_get(&tags, "d");
 		if (d)
@@ -476,16 +501,9 @@ static void as_prepare(struct arc_req *q, struct arc_sig *s, const struct dkim_h
 		sig_fail(s, "h= in an ARC-Seal");
 		return;
 	}
-	md = EVP_MD_CTX_new();
-	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-	    seal_feed(md, hs, &q->ch, inst, b->val, b->vlen, buf) < 0 ||
-	    EVP_DigestFinal_ex(md, s->digest, &dl) != 1) {
-		EVP_MD_CTX_free(md);
-		sig_fail(s, "out of memory");
-		s->temp = true;
+	if (!(md = digest_begin(s)) ||
+	    !digest_end(s, md, seal_feed(md, hs, &q->ch, inst, b->val, b->vlen, buf)))
 		return;
-	}
-	EVP_MD_CTX_free(md);
 	s->bh_ok = true;
 	s->ready = true;
 }
@@ -526,8 +544,9 @@ static void sig_check(struct arc_req *q, struct arc_sig *s)
 	EVP_PKEY_free(key);
 }
 
-static void deliver(struct arc_req *q)
+static void deliver(void *req)
 {
+	struct arc_req *q = req;
 	struct arc_outcome o = {
 	    .result = q->early, .n = q->ch.n, .why = q->why, .domain = q->domain};
 	int n = q->ch.n;
@@ -584,18 +603,7 @@ static void on_key(const struct resolver_result *res, void *arg)
 			k->status = RESOLVER_TEMPFAIL;
 		}
 	}
-	if (--q->pending == 0)
-		deliver(q);
-}
-
-static void on_kick(evutil_socket_t fd, short what, void *arg)
-{
-	struct arc_req *q = arg;
-
-	(void)fd;
-	(void)what;
-	if (q->pending == 0)
-		deliver(q);
+	dkim_vreq_answered(&q->v);
 }
 
 void arc_cancel(struct arc_req *q)
@@ -606,9 +614,7 @@ void arc_cancel(struct arc_req *q)
 		resolver_cancel(q->keys[i].rq);
 		free(q->keys[i].rec);
 	}
-	if (q->kick)
-		event_free(q->kick);
-	free(q->msg);
+	dkim_vreq_close(&q->v);
 	free(q);
 }
 
@@ -616,10 +622,8 @@ int arc_verify(struct resolver *r, const struct arc_opts *opts, const char *msg,
 	       arc_cb cb, void *arg, struct arc_req **out)
 {
 	struct arc_req *q = NULL;
-	struct dkim_hdr *hs = NULL;
+	const struct dkim_hdr *hs;
 	char *buf = NULL;
-	size_t nh = 0, body;
-	struct timeval zero = {0, 0};
 	int rc = -EINVAL;
 
 	if (out)
@@ -628,34 +632,28 @@ int arc_verify(struct resolver *r, const struct arc_opts *opts, const char *msg,
 		goto out;
 	rc = -ENOMEM;
 	q = calloc(1, sizeof(*q));
-	hs = calloc(DKIM_MAX_HEADERS, sizeof(*hs));
 	buf = malloc(ARC_BUF);
-	if (!q || !hs || !buf)
+	if (!q || !buf)
 		goto out;
-	q->res = r;
 	q->cb = cb;
 	q->arg = arg;
 	if (opts)
 		q->o = *opts;
-	q->msg = dkim_crlf_dup(msg ? msg : "", len, &q->len);
-	if (!q->msg)
+	if ((rc = dkim_vreq_open(&q->v, r, msg, len, deliver, q)) < 0)
 		goto out;
-	body = dkim_split_header(q->msg, q->len, hs, &nh);
+	hs = q->v.hs;
 	q->early = ARC_PASS;
-	if (chain_parse(hs, nh, &q->ch, q->why, sizeof(q->why)) < 0) {
+	if (chain_parse(hs, q->v.nh, &q->ch, q->why, sizeof(q->why)) < 0) {
 		q->early = ARC_FAIL;
 	} else if (q->ch.n == 0) {
 		q->early = ARC_NONE;
 	} else {
 		for (int i = 1; i <= q->ch.n; i++) {
-			ams_prepare(q, &q->ams[i], hs, nh, &hs[q->ch.idx[i][K_AMS]], q->msg + body,
-				    q->len - body, buf);
+			ams_prepare(q, &q->ams[i], hs, q->v.nh, &hs[q->ch.idx[i][K_AMS]],
+				    q->v.msg + q->v.body, q->v.len - q->v.body, buf);
 			as_prepare(q, &q->as[i], hs, i, buf);
 		}
 	}
-	q->kick = evtimer_new(resolver_event_base(r), on_kick, q);
-	if (!q->kick)
-		goto out;
 	for (size_t i = 0; q->early == ARC_PASS && i < q->nkeys; i++) {
 		struct arc_key *k = &q->keys[i];
 		if (resolver_query(r, k->name, RESOLVER_TXT, on_key, k, &k->rq) < 0) {
@@ -663,17 +661,15 @@ int arc_verify(struct resolver *r, const struct arc_opts *opts, const char *msg,
 			k->status = RESOLVER_TEMPFAIL;
 			continue;
 		}
-		q->pending++;
+		q->v.pending++;
 	}
-	if (q->pending == 0 && evtimer_add(q->kick, &zero) < 0)
+	if ((rc = dkim_vreq_go(&q->v)) < 0)
 		goto out;
-	free(hs);
 	free(buf);
 	if (out)
 		*out = q;
 	return 0;
 out:
-	free(hs);
 	free(buf);
 	arc_cancel(q);
 	return rc;

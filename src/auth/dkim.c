@@ -42,16 +42,13 @@ struct dkim_one {
 };
 
 struct dkim_req {
-	struct resolver *res;
-	struct event *kick;
+	struct dkim_vreq v; /* the message, the look-ups out, the kick */
 	dkim_cb cb;
 	void *arg;
 	struct dkim_opts o;
-	char *msg; /* CRLF copy */
-	size_t len;
 	struct dkim_one one[DKIM_MAX_SIGNATURES];
 	struct dkim_sig sigs[DKIM_MAX_SIGNATURES];
-	size_t n, pending;
+	size_t n;
 };
 
 const char *dkim_result_name(enum dkim_result r)
@@ -917,8 +914,9 @@ out:
 
 /* ---- the request ------------------------------------------------------------ */
 
-static void deliver(struct dkim_req *q)
+static void deliver(void *req)
 {
+	struct dkim_req *q = req;
 	struct dkim_outcome o = {q->n, q->sigs};
 
 	for (size_t i = 0; i < q->n; i++) {
@@ -951,18 +949,7 @@ static void on_key(const struct resolver_result *res, void *arg)
 	} else {
 		key_check(q, s, res->rr[0].text, res->rr[0].len);
 	}
-	if (--q->pending == 0)
-		deliver(q);
-}
-
-static void on_kick(evutil_socket_t fd, short what, void *arg)
-{
-	struct dkim_req *q = arg;
-
-	(void)fd;
-	(void)what;
-	if (q->pending == 0)
-		deliver(q);
+	dkim_vreq_answered(&q->v);
 }
 
 void dkim_cancel(struct dkim_req *q)
@@ -971,19 +958,68 @@ void dkim_cancel(struct dkim_req *q)
 		return;
 	for (size_t i = 0; i < q->n; i++)
 		resolver_cancel(q->one[i].rq);
-	if (q->kick)
-		event_free(q->kick);
-	free(q->msg);
+	dkim_vreq_close(&q->v);
 	free(q);
+}
+
+/* ---- the request shell, shared with arc.c ------------------------------------ */
+
+static void vreq_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct dkim_vreq *v = arg;
+
+	(void)fd;
+	(void)what;
+	if (v->pending == 0)
+		v->deliver(v->req);
+}
+
+int dkim_vreq_open(struct dkim_vreq *v, struct resolver *r, const char *msg, size_t len,
+		   void (*done)(void *req), void *req)
+{
+	v->deliver = done;
+	v->req = req;
+	v->hs = calloc(DKIM_MAX_HEADERS, sizeof(*v->hs));
+	if (!v->hs)
+		return -ENOMEM;
+	v->msg = dkim_crlf_dup(msg ? msg : "", len, &v->len); /* bare LF becomes CRLF */
+	if (!v->msg)
+		return -ENOMEM;
+	v->body = dkim_split_header(v->msg, v->len, v->hs, &v->nh);
+	v->kick = evtimer_new(resolver_event_base(r), vreq_on_kick, v);
+	return v->kick ? 0 : -ENOMEM;
+}
+
+int dkim_vreq_go(struct dkim_vreq *v)
+{
+	struct timeval zero = {0, 0};
+
+	free(v->hs);
+	v->hs = NULL;
+	if (v->pending == 0 && evtimer_add(v->kick, &zero) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void dkim_vreq_answered(struct dkim_vreq *v)
+{
+	if (--v->pending == 0)
+		v->deliver(v->req);
+}
+
+void dkim_vreq_close(struct dkim_vreq *v)
+{
+	free(v->hs);
+	if (v->kick)
+		event_free(v->kick);
+	free(v->msg);
 }
 
 int dkim_verify(struct resolver *r, const struct dkim_opts *opts, const char *msg, size_t len,
 		dkim_cb cb, void *arg, struct dkim_req **out)
 {
 	struct dkim_req *q = NULL;
-	struct dkim_hdr *hs = NULL;
-	size_t nh = 0, body;
-	struct timeval zero = {0, 0};
+	const struct dkim_hdr *hs;
 	int rc = -EINVAL;
 
 	if (out)
@@ -992,29 +1028,22 @@ int dkim_verify(struct resolver *r, const struct dkim_opts *opts, const char *ms
 		goto out;
 	rc = -ENOMEM;
 	q = calloc(1, sizeof(*q));
-	hs = calloc(DKIM_MAX_HEADERS, sizeof(*hs));
-	if (!q || !hs || len > (SIZE_MAX - 1) / 2)
+	if (!q)
 		goto out;
-	q->res = r;
 	q->cb = cb;
 	q->arg = arg;
 	if (opts)
 		q->o = *opts;
-	/* a CRLF copy: bare LF becomes CRLF */
-	q->msg = dkim_crlf_dup(msg, len, &q->len);
-	if (!q->msg)
+	if ((rc = dkim_vreq_open(&q->v, r, msg, len, deliver, q)) < 0)
 		goto out;
-	body = dkim_split_header(q->msg, q->len, hs, &nh);
-	for (size_t i = 0; i < nh && q->n < DKIM_MAX_SIGNATURES; i++) {
+	hs = q->v.hs;
+	for (size_t i = 0; i < q->v.nh && q->n < DKIM_MAX_SIGNATURES; i++) {
 		if (!dkim_hdr_is(&hs[i], "DKIM-Signature", 14))
 			continue;
 		struct dkim_one *s = &q->one[q->n++];
 		s->q = q;
-		sig_prepare(q, s, hs, nh, i, q->msg + body, q->len - body);
+		sig_prepare(q, s, hs, q->v.nh, i, q->v.msg + q->v.body, q->v.len - q->v.body);
 	}
-	q->kick = evtimer_new(resolver_event_base(r), on_kick, q);
-	if (!q->kick)
-		goto out;
 	for (size_t i = 0; i < q->n; i++) {
 		struct dkim_one *s = &q->one[i];
 		char name[RESOLVER_NAME_LEN];
@@ -1028,16 +1057,14 @@ int dkim_verify(struct resolver *r, const struct dkim_opts *opts, const char *ms
 			sig_set(s, DKIM_TEMPERROR, "cannot query");
 			continue;
 		}
-		q->pending++;
+		q->v.pending++;
 	}
-	if (q->pending == 0 && evtimer_add(q->kick, &zero) < 0)
+	if ((rc = dkim_vreq_go(&q->v)) < 0)
 		goto out;
-	free(hs);
 	if (out)
 		*out = q;
 	return 0;
 out:
-	free(hs);
 	dkim_cancel(q);
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <event2/event.h>
 #include <openssl/evp.h>
 
 #include "auth/dkim.h"
@@ -70,6 +71,37 @@ enum dkim_result dkim_key_load(const char *rec, size_t len, bool ed25519, bool s
  * Ed25519 over the digest as RFC 8463 says). */
 bool dkim_digest_verify(EVP_PKEY *key, bool ed25519, const unsigned char *digest,
 			const unsigned char *sig, size_t siglen);
+
+/* ---- verification requests (auth/dkim.c, auth/arc.c) ---- */
+
+/* What a DKIM or an ARC verification request holds besides its
+ * signatures: a CRLF copy of the message, its header fields while the
+ * signatures are prepared, the key look-ups still out, and the kick that
+ * delivers from the loop when none is. done(req) runs once, from the
+ * loop, and frees the request (which closes the dkim_vreq). */
+struct dkim_vreq {
+	struct event *kick;
+	void (*deliver)(void *req);
+	void *req;
+	char *msg; /* CRLF copy */
+	size_t len;
+	struct dkim_hdr *hs; /* DKIM_MAX_HEADERS; freed by dkim_vreq_go() */
+	size_t nh, body;     /* fields in hs; offset of the body in msg */
+	size_t pending;	     /* key look-ups out */
+};
+
+/* Copies msg (NULL if len is 0) as CRLF, splits its header and creates the
+ * kick. -ENOMEM; v must be closed on failure too. */
+int dkim_vreq_open(struct dkim_vreq *v, struct resolver *r, const char *msg, size_t len,
+		   void (*done)(void *req), void *req) MXG_WUR;
+/* Once the look-ups are out (pending counts them): frees the header
+ * fields and, with no look-up out, delivers from the loop. -ENOMEM. */
+int dkim_vreq_go(struct dkim_vreq *v) MXG_WUR;
+/* One look-up answered: delivers after the last. */
+void dkim_vreq_answered(struct dkim_vreq *v);
+/* Frees what dkim_vreq_open() made (not the request; cancel the look-ups
+ * first). */
+void dkim_vreq_close(struct dkim_vreq *v);
 
 /* ---- signing (auth/dkim_sign.c) ---- */
 

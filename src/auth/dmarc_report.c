@@ -18,119 +18,51 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "queue/notice.h"
 #include "store/store_dmarc.h"
 
-/* ---- a capped buffer ------------------------------------------------------ */
-
-struct rb {
-	char *p;
-	size_t len, cap, max;
-	int err;
-};
-
-static void rb_add(struct rb *b, const char *s, size_t n)
-{
-	if (b->err)
-		return;
-	if (b->len + n + 1 > b->max) {
-		b->err = -E2BIG;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 4096;
-		char *np;
-
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		if (ncap > b->max)
-			ncap = b->max;
-		np = realloc(b->p, ncap);
-		if (!np) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void rb_str(struct rb *b, const char *s)
-{
-	rb_add(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void rb_fmt(struct rb *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		b->err = b->err ? b->err : -E2BIG;
-		return;
-	}
-	rb_add(b, tmp, (size_t)n);
-}
+/* ---- text helpers ----------------------------------------------------------- */
 
 /* Text as XML character data: markup characters escaped, control
  * characters (not allowed in XML 1.0) replaced. */
-static void rb_xml(struct rb *b, const char *s)
+static void xml_text(struct notice_buf *b, const char *s)
 {
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		switch (c) {
 		case '&':
-			rb_str(b, "&amp;");
+			notice_str(b, "&amp;");
 			break;
 		case '<':
-			rb_str(b, "&lt;");
+			notice_str(b, "&lt;");
 			break;
 		case '>':
-			rb_str(b, "&gt;");
+			notice_str(b, "&gt;");
 			break;
 		case '"':
-			rb_str(b, "&quot;");
+			notice_str(b, "&quot;");
 			break;
 		case '\'':
-			rb_str(b, "&apos;");
+			notice_str(b, "&apos;");
 			break;
 		default:
-			rb_add(b, c < 0x20 || c == 0x7f ? "?" : s, 1);
+			notice_add(b, c < 0x20 || c == 0x7f ? "?" : s, 1);
 		}
 	}
 }
 
 /* <name>text</name> on its own line, indented. */
-static void rb_elem(struct rb *b, int indent, const char *name, const char *text)
+static void xml_elem(struct notice_buf *b, int indent, const char *name, const char *text)
 {
-	rb_fmt(b, "%*s<%s>", indent, "", name);
-	rb_xml(b, text);
-	rb_fmt(b, "</%s>\n", name);
+	notice_fmt(b, "%*s<%s>", indent, "", name);
+	xml_text(b, text);
+	notice_fmt(b, "</%s>\n", name);
 }
 
-static void rb_elem_int(struct rb *b, int indent, const char *name, int64_t v)
+static void xml_elem_int(struct notice_buf *b, int indent, const char *name, int64_t v)
 {
-	rb_fmt(b, "%*s<%s>%lld</%s>\n", indent, "", name, (long long)v, name);
-}
-
-static int rb_finish(struct rb *b, char **out, size_t *outlen)
-{
-	if (b->err) {
-		int rc = b->err;
-
-		free(b->p);
-		return rc;
-	}
-	*out = b->p;
-	*outlen = b->len;
-	return 0;
+	notice_fmt(b, "%*s<%s>%lld</%s>\n", indent, "", name, (long long)v, name);
 }
 
 /* ---- collection ------------------------------------------------------------ */
@@ -346,66 +278,67 @@ int dmarc_rua_parse(const char *rua, struct dmarc_rua *out, size_t max, size_t *
 int dmarc_report_xml(const struct dmarc_report_meta *m, const struct store_dmarc_agg *recs,
 		     size_t n, char **out, size_t *outlen)
 {
-	struct rb b = {.max = DMARC_REPORT_MAX_XML};
+	struct notice_buf b;
 	const struct store_dmarc_row *pol;
 
 	if (!m || !recs || n == 0 || !m->org_name || !m->email || !m->report_id)
 		return -EINVAL;
 	pol = &recs[0].r;
-	rb_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feedback>\n");
-	rb_elem(&b, 2, "version", "1.0");
-	rb_str(&b, "  <report_metadata>\n");
-	rb_elem(&b, 4, "org_name", m->org_name);
-	rb_elem(&b, 4, "email", m->email);
+	notice_init(&b, DMARC_REPORT_MAX_XML);
+	notice_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feedback>\n");
+	xml_elem(&b, 2, "version", "1.0");
+	notice_str(&b, "  <report_metadata>\n");
+	xml_elem(&b, 4, "org_name", m->org_name);
+	xml_elem(&b, 4, "email", m->email);
 	if (m->extra_contact && m->extra_contact[0])
-		rb_elem(&b, 4, "extra_contact_info", m->extra_contact);
-	rb_elem(&b, 4, "report_id", m->report_id);
-	rb_str(&b, "    <date_range>\n");
-	rb_elem_int(&b, 6, "begin", m->begin);
-	rb_elem_int(&b, 6, "end", m->end);
-	rb_str(&b, "    </date_range>\n  </report_metadata>\n  <policy_published>\n");
-	rb_elem(&b, 4, "domain", pol->policy_domain);
-	rb_elem(&b, 4, "adkim", pol->adkim[0] ? pol->adkim : "r");
-	rb_elem(&b, 4, "aspf", pol->aspf[0] ? pol->aspf : "r");
-	rb_elem(&b, 4, "p", pol->p[0] ? pol->p : "none");
-	rb_elem(&b, 4, "sp", pol->sp[0] ? pol->sp : pol->p[0] ? pol->p : "none");
-	rb_elem_int(&b, 4, "pct", pol->pct);
-	rb_elem(&b, 4, "fo", pol->fo[0] ? pol->fo : "0");
-	rb_str(&b, "  </policy_published>\n");
+		xml_elem(&b, 4, "extra_contact_info", m->extra_contact);
+	xml_elem(&b, 4, "report_id", m->report_id);
+	notice_str(&b, "    <date_range>\n");
+	xml_elem_int(&b, 6, "begin", m->begin);
+	xml_elem_int(&b, 6, "end", m->end);
+	notice_str(&b, "    </date_range>\n  </report_metadata>\n  <policy_published>\n");
+	xml_elem(&b, 4, "domain", pol->policy_domain);
+	xml_elem(&b, 4, "adkim", pol->adkim[0] ? pol->adkim : "r");
+	xml_elem(&b, 4, "aspf", pol->aspf[0] ? pol->aspf : "r");
+	xml_elem(&b, 4, "p", pol->p[0] ? pol->p : "none");
+	xml_elem(&b, 4, "sp", pol->sp[0] ? pol->sp : pol->p[0] ? pol->p : "none");
+	xml_elem_int(&b, 4, "pct", pol->pct);
+	xml_elem(&b, 4, "fo", pol->fo[0] ? pol->fo : "0");
+	notice_str(&b, "  </policy_published>\n");
 	for (size_t i = 0; i < n && !b.err; i++) {
 		const struct store_dmarc_row *r = &recs[i].r;
 
-		rb_str(&b, "  <record>\n    <row>\n");
-		rb_elem(&b, 6, "source_ip", r->source_ip);
-		rb_elem_int(&b, 6, "count", recs[i].count);
-		rb_str(&b, "      <policy_evaluated>\n");
-		rb_elem(&b, 8, "disposition", r->disposition);
-		rb_elem(&b, 8, "dkim", r->dkim_eval);
-		rb_elem(&b, 8, "spf", r->spf_eval);
+		notice_str(&b, "  <record>\n    <row>\n");
+		xml_elem(&b, 6, "source_ip", r->source_ip);
+		xml_elem_int(&b, 6, "count", recs[i].count);
+		notice_str(&b, "      <policy_evaluated>\n");
+		xml_elem(&b, 8, "disposition", r->disposition);
+		xml_elem(&b, 8, "dkim", r->dkim_eval);
+		xml_elem(&b, 8, "spf", r->spf_eval);
 		if (r->reason[0]) {
-			rb_str(&b, "        <reason>\n");
-			rb_elem(&b, 10, "type", r->reason);
-			rb_str(&b, "        </reason>\n");
+			notice_str(&b, "        <reason>\n");
+			xml_elem(&b, 10, "type", r->reason);
+			notice_str(&b, "        </reason>\n");
 		}
-		rb_str(&b, "      </policy_evaluated>\n    </row>\n    <identifiers>\n");
-		rb_elem(&b, 6, "header_from", r->header_from);
-		rb_str(&b, "    </identifiers>\n    <auth_results>\n");
+		notice_str(&b, "      </policy_evaluated>\n    </row>\n    <identifiers>\n");
+		xml_elem(&b, 6, "header_from", r->header_from);
+		notice_str(&b, "    </identifiers>\n    <auth_results>\n");
 		if (r->dkim_domain[0]) {
-			rb_str(&b, "      <dkim>\n");
-			rb_elem(&b, 8, "domain", r->dkim_domain);
+			notice_str(&b, "      <dkim>\n");
+			xml_elem(&b, 8, "domain", r->dkim_domain);
 			if (r->dkim_selector[0])
-				rb_elem(&b, 8, "selector", r->dkim_selector);
-			rb_elem(&b, 8, "result", r->dkim_result);
-			rb_str(&b, "      </dkim>\n");
+				xml_elem(&b, 8, "selector", r->dkim_selector);
+			xml_elem(&b, 8, "result", r->dkim_result);
+			notice_str(&b, "      </dkim>\n");
 		}
-		rb_str(&b, "      <spf>\n");
-		rb_elem(&b, 8, "domain", r->spf_domain);
-		rb_elem(&b, 8, "scope", r->spf_scope[0] ? r->spf_scope : "mfrom");
-		rb_elem(&b, 8, "result", r->spf_result[0] ? r->spf_result : "none");
-		rb_str(&b, "      </spf>\n    </auth_results>\n  </record>\n");
+		notice_str(&b, "      <spf>\n");
+		xml_elem(&b, 8, "domain", r->spf_domain);
+		xml_elem(&b, 8, "scope", r->spf_scope[0] ? r->spf_scope : "mfrom");
+		xml_elem(&b, 8, "result", r->spf_result[0] ? r->spf_result : "none");
+		notice_str(&b, "      </spf>\n    </auth_results>\n  </record>\n");
 	}
-	rb_str(&b, "</feedback>\n");
-	return rb_finish(&b, out, outlen);
+	notice_str(&b, "</feedback>\n");
+	return notice_finish(&b, out, outlen);
 }
 
 int dmarc_report_gzip(const char *in, size_t len, unsigned char **out, size_t *outlen)
@@ -461,31 +394,31 @@ int dmarc_report_filename(const char *receiver, const char *policy_domain, int64
 /* ---- the message --------------------------------------------------------------- */
 
 /* A header value: control characters removed. */
-static void rb_hval(struct rb *b, const char *s)
+static void hdr_value(struct notice_buf *b, const char *s)
 {
 	for (; s && *s; s++)
 		if ((unsigned char)*s >= 0x20 && *s != 0x7f)
-			rb_add(b, s, 1);
+			notice_add(b, s, 1);
 }
 
 /* A display name as a quoted-string. */
-static void rb_quoted(struct rb *b, const char *s)
+static void hdr_quoted(struct notice_buf *b, const char *s)
 {
-	rb_str(b, "\"");
+	notice_str(b, "\"");
 	for (; s && *s; s++) {
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			continue;
 		if (*s == '"' || *s == '\\')
-			rb_str(b, "\\");
-		rb_add(b, s, 1);
+			notice_str(b, "\\");
+		notice_add(b, s, 1);
 	}
-	rb_str(b, "\"");
+	notice_str(b, "\"");
 }
 
 int dmarc_report_message(const struct dmarc_report_mail *m, const unsigned char *gz, size_t gzlen,
 			 char **out, size_t *outlen)
 {
-	struct rb b = {.max = DMARC_REPORT_MAX_MSG};
+	struct notice_buf b;
 	char date[64], fname[600], boundary[128], begin[32], end[32];
 	unsigned char line[80];
 	struct tm tm;
@@ -500,6 +433,7 @@ int dmarc_report_message(const struct dmarc_report_mail *m, const unsigned char 
 	if (str_fmt(boundary, sizeof(boundary), "=_dmarc_%s", m->message_id) < 0 ||
 	    strpbrk(boundary, "\"\r\n"))
 		return -EINVAL;
+	notice_init(&b, DMARC_REPORT_MAX_MSG);
 	rfc5322_date(m->now, date, sizeof(date));
 	t = (time_t)m->begin;
 	if (!gmtime_r(&t, &tm) || !strftime(begin, sizeof(begin), "%Y-%m-%d %H:%M:%S", &tm))
@@ -508,52 +442,52 @@ int dmarc_report_message(const struct dmarc_report_mail *m, const unsigned char 
 	if (!gmtime_r(&t, &tm) || !strftime(end, sizeof(end), "%Y-%m-%d %H:%M:%S", &tm))
 		return -EINVAL;
 
-	rb_str(&b, "From: ");
+	notice_str(&b, "From: ");
 	if (m->org_name && m->org_name[0]) {
-		rb_quoted(&b, m->org_name);
-		rb_str(&b, " ");
+		hdr_quoted(&b, m->org_name);
+		notice_str(&b, " ");
 	}
-	rb_str(&b, "<");
-	rb_hval(&b, m->from);
-	rb_str(&b, ">\r\nTo: ");
+	notice_str(&b, "<");
+	hdr_value(&b, m->from);
+	notice_str(&b, ">\r\nTo: ");
 	for (size_t i = 0; i < m->nto; i++) {
-		rb_str(&b, i ? ",\r\n\t<" : "<");
-		rb_hval(&b, m->to[i]);
-		rb_str(&b, ">");
+		notice_str(&b, i ? ",\r\n\t<" : "<");
+		hdr_value(&b, m->to[i]);
+		notice_str(&b, ">");
 	}
-	rb_str(&b, "\r\nSubject: Report Domain: ");
-	rb_hval(&b, m->policy_domain);
-	rb_str(&b, " Submitter: ");
-	rb_hval(&b, m->submitter);
-	rb_str(&b, " Report-ID: <");
-	rb_hval(&b, m->report_id);
-	rb_fmt(&b, ">\r\nDate: %s\r\nMessage-ID: <", date);
-	rb_hval(&b, m->message_id);
-	rb_str(&b, ">\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n");
-	rb_fmt(&b, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", boundary);
-	rb_str(&b, "This is a MIME-encapsulated message.\r\n\r\n");
-	rb_fmt(&b,
-	       "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	       "Content-Transfer-Encoding: 8bit\r\n\r\n",
-	       boundary);
-	rb_str(&b, "This is a DMARC aggregate report (RFC 7489) for ");
-	rb_hval(&b, m->policy_domain);
-	rb_fmt(&b, ",\r\ncovering %s to %s UTC.\r\n", begin, end);
-	rb_str(&b, "The report is the attached gzip'd XML document.\r\n\r\n");
-	rb_fmt(&b, "--%s\r\nContent-Type: application/gzip; name=\"", boundary);
-	rb_hval(&b, fname);
-	rb_str(&b, "\"\r\nContent-Disposition: attachment; filename=\"");
-	rb_hval(&b, fname);
-	rb_str(&b, "\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+	notice_str(&b, "\r\nSubject: Report Domain: ");
+	hdr_value(&b, m->policy_domain);
+	notice_str(&b, " Submitter: ");
+	hdr_value(&b, m->submitter);
+	notice_str(&b, " Report-ID: <");
+	hdr_value(&b, m->report_id);
+	notice_fmt(&b, ">\r\nDate: %s\r\nMessage-ID: <", date);
+	hdr_value(&b, m->message_id);
+	notice_str(&b, ">\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n");
+	notice_fmt(&b, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", boundary);
+	notice_str(&b, "This is a MIME-encapsulated message.\r\n\r\n");
+	notice_fmt(&b,
+		   "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		   "Content-Transfer-Encoding: 8bit\r\n\r\n",
+		   boundary);
+	notice_str(&b, "This is a DMARC aggregate report (RFC 7489) for ");
+	hdr_value(&b, m->policy_domain);
+	notice_fmt(&b, ",\r\ncovering %s to %s UTC.\r\n", begin, end);
+	notice_str(&b, "The report is the attached gzip'd XML document.\r\n\r\n");
+	notice_fmt(&b, "--%s\r\nContent-Type: application/gzip; name=\"", boundary);
+	hdr_value(&b, fname);
+	notice_str(&b, "\"\r\nContent-Disposition: attachment; filename=\"");
+	hdr_value(&b, fname);
+	notice_str(&b, "\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");
 	for (size_t off = 0; off < gzlen && !b.err; off += 57) {
 		size_t k = gzlen - off < 57 ? gzlen - off : 57;
 		int w = EVP_EncodeBlock(line, gz + off, (int)k);
 
-		rb_add(&b, (const char *)line, (size_t)w);
-		rb_str(&b, "\r\n");
+		notice_add(&b, (const char *)line, (size_t)w);
+		notice_str(&b, "\r\n");
 	}
-	rb_fmt(&b, "\r\n--%s--\r\n", boundary);
-	return rb_finish(&b, out, outlen);
+	notice_fmt(&b, "\r\n--%s--\r\n", boundary);
+	return notice_finish(&b, out, outlen);
 }
 
 /* ---- the daily job ------------------------------------------------------------- */

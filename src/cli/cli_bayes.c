@@ -253,7 +253,10 @@ int cmd_bayes_stats(struct cli *c)
 					"min_spam", (json_int_t)c->cfg.bayes.min_spam, "min_ham",
 					(json_int_t)c->cfg.bayes.min_ham, "max_tokens",
 					(json_int_t)c->cfg.bayes.max_tokens);
-		return json_print(c, doc);
+		int status = json_print(c, doc);
+
+		json_decref(doc);
+		return status;
 	}
 	printf("learnt spam: %lld (verdicts from %lld)\n", (long long)t.nspam,
 	       (long long)c->cfg.bayes.min_spam);

@@ -1172,8 +1172,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	c.verb = cmd->verb ? cmd->verb : cmd->group;
-	if (parse_args(&c, cmd, argc - i - used, argv + i + used) < 0)
+	if (parse_args(&c, cmd, argc - i - used, argv + i + used) < 0) {
+		free(c.files);
 		return EXIT_USAGE;
+	}
 	c.conf_path = config_path(conf);
 	if (cmd->need != NEED_NOTHING &&
 	    (status = open_store(&c, cmd->need == NEED_STORE)) != EXIT_SUCCESS)

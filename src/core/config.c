@@ -117,6 +117,7 @@ static const struct cfg_key cfg_keys[] = {
     NUM("bayes", "cache_tokens", CFG_INT, bayes.cache_tokens, "200000", 0, 50000000),
     NUM("bayes", "cache_ttl", CFG_DURATION, bayes.cache_ttl, "60s", 0, 86400),
     NUM("bayes", "max_tokens", CFG_INT, bayes.max_tokens, "2000000", 10000, 1000000000),
+    NUM("bayes", "memory", CFG_SIZE, bayes.memory, "256M", 0, 64LL * 1024 * 1024 * 1024),
     NUM("relationships", "enabled", CFG_BOOL, relationships.enabled, "yes", 0, 1),
     NUM("relationships", "expire", CFG_DURATION, relationships.expire, "365d", 7 * 86400,
 	10 * 365 * 86400LL),

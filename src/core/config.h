@@ -122,6 +122,7 @@ struct config {
 		int64_t cache_tokens;  /* token counts cached per scanning thread */
 		int64_t cache_ttl;     /* s a cached count may lag the store */
 		int64_t max_tokens;    /* expiry keeps at most this many tokens */
+		int64_t memory;	       /* bytes for the shared token table; 0: none */
 	} bayes;
 	struct {
 		bool enabled;

@@ -15,7 +15,7 @@
 
 #include "net/cidr.h"
 
-enum ktype { K_SCORE, K_TEXT, K_DAYS, K_ACTION, K_BOOL };
+enum ktype { K_SCORE, K_TEXT, K_DAYS, K_ACTION, K_BOOL, K_FILE };
 
 /* Every setting: its name, type, default and bounds. Scores may also be
  * "off". Actions name the ones they allow. */
@@ -45,6 +45,17 @@ static const struct key_def {
 				 "what a DMARC failure of a p=quarantine domain gets"},
     [POLICY_SPAM_HEADERS] = {"spam_headers", K_BOOL, "on", 0, 0, 0,
 			     "add X-Spam-Score and X-Spam-Status to delivered mail"},
+    [POLICY_FILE_EXECUTABLES] = {"file_executables", K_FILE, "node", 0, 0, 0,
+				 "programs, also in archives and behind double extensions"},
+    [POLICY_FILE_MACROS] = {"file_macros", K_FILE, "node", 0, 0, 0, "Office documents with macros"},
+    [POLICY_FILE_ENCRYPTED] = {"file_encrypted", K_FILE, "node", 0, 0, 0, "encrypted archives"},
+};
+
+static const char *const fileact_names[] = {
+    [POLICY_FILE_NODE] = "node",
+    [POLICY_FILE_REJECT] = "reject",
+    [POLICY_FILE_QUARANTINE] = "quarantine",
+    [POLICY_FILE_SCORE] = "score",
 };
 
 static const char *const action_names[] = {
@@ -135,6 +146,17 @@ static int set_value(struct policy *p, int k, const char *value, char *why, size
 			 d->actions & 1u << POLICY_TAG ? " tag" : "",
 			 d->actions & 1u << POLICY_QUARANTINE ? " quarantine" : "",
 			 d->actions & 1u << POLICY_REJECT ? " reject" : "");
+		return -EINVAL;
+	case K_FILE:
+		for (unsigned a = 0; a < ARRAY_LEN(fileact_names); a++) {
+			if (!strcasecmp(value, fileact_names[a])) {
+				if (p)
+					p->file[k - POLICY_FILE_EXECUTABLES] =
+					    (enum policy_fileact)a;
+				return 0;
+			}
+		}
+		snprintf(why, whylen, "%s: one of node reject quarantine score", d->name);
 		return -EINVAL;
 	case K_BOOL:
 		if (!strcasecmp(value, "on") || !strcasecmp(value, "yes")) {
@@ -318,44 +340,73 @@ int policy_load(struct store *st, int64_t mailbox_id, int64_t domain_id,
 	return store_policy_resolve(st, mailbox_id, domain_id, load_one, &lc);
 }
 
-enum policy_action policy_decide(const struct policy *p, const struct policy_verdict *v, char *why,
-				 size_t whylen)
+enum policy_action policy_decide(const struct policy *p, const struct policy_verdict *v,
+				 enum policy_reason *reason, char *why, size_t whylen)
 {
-	enum policy_action a = POLICY_DELIVER;
+	static const char *const kind_names[] = {"executable", "macros", "encrypted archive"};
+	enum policy_action a = POLICY_DELIVER, fa = POLICY_DELIVER;
+	double score = v->score;
+	const char *fkind = NULL;
 
 	why[0] = '\0';
+	*reason = POLICY_REASON_SCORE;
 	if (v->virus) {
-		snprintf(why, whylen, "virus or refused file (virus_action=%s)",
+		*reason = POLICY_REASON_VIRUS;
+		snprintf(why, whylen, "virus (virus_action=%s)",
 			 policy_action_name(p->virus_action));
 		return p->virus_action;
 	}
+	for (int k = 0; k < POLICY_NKINDS; k++) {
+		enum policy_fileact f = p->file[k];
+		if (!v->found[k])
+			continue;
+		if (f == POLICY_FILE_NODE)
+			f = v->node_block[k] ? POLICY_FILE_REJECT : POLICY_FILE_SCORE;
+		if (f == POLICY_FILE_SCORE && v->node_block[k])
+			score += v->kind_score[k]; /* the scan gave it no points */
+		if (f == POLICY_FILE_REJECT && fa < POLICY_REJECT) {
+			fa = POLICY_REJECT;
+			fkind = kind_names[k];
+		} else if (f == POLICY_FILE_QUARANTINE && fa < POLICY_QUARANTINE) {
+			fa = POLICY_QUARANTINE;
+			fkind = kind_names[k];
+		}
+	}
+	if (fa != POLICY_DELIVER) {
+		*reason = POLICY_REASON_FILETYPE;
+		snprintf(why, whylen, "%s (file policy: %s)", fkind, policy_action_name(fa));
+		return fa;
+	}
 	if (p->listed == POLICY_LISTED_BLOCK) {
+		*reason = POLICY_REASON_BLOCK;
 		snprintf(why, whylen, "sender %s", p->listed_why);
 		return POLICY_REJECT;
 	}
 	if (p->listed == POLICY_LISTED_ALLOW && !v->dmarc_fail) {
+		*reason = POLICY_REASON_ALLOW;
 		snprintf(why, whylen, "sender %s", p->listed_why);
 		return POLICY_DELIVER;
 	}
-	if (v->score >= p->reject_score) {
-		snprintf(why, whylen, "score %.2f >= reject_score %.2f", v->score, p->reject_score);
+	if (score >= p->reject_score) {
+		snprintf(why, whylen, "score %.2f >= reject_score %.2f", score, p->reject_score);
 		return POLICY_REJECT;
 	}
-	if (v->score >= p->quarantine_score) {
-		snprintf(why, whylen, "score %.2f >= quarantine_score %.2f", v->score,
+	if (score >= p->quarantine_score) {
+		snprintf(why, whylen, "score %.2f >= quarantine_score %.2f", score,
 			 p->quarantine_score);
 		a = POLICY_QUARANTINE;
-	} else if (v->score >= p->tag_score) {
-		snprintf(why, whylen, "score %.2f >= tag_score %.2f", v->score, p->tag_score);
+	} else if (score >= p->tag_score) {
+		snprintf(why, whylen, "score %.2f >= tag_score %.2f", score, p->tag_score);
 		a = POLICY_TAG;
 	}
 	if (v->dmarc_quarantine && p->dmarc_quarantine > a) {
+		*reason = POLICY_REASON_DMARC;
 		snprintf(why, whylen, "DMARC policy quarantine (dmarc_quarantine=%s)",
 			 policy_action_name(p->dmarc_quarantine));
 		a = p->dmarc_quarantine;
 	}
 	if (a == POLICY_DELIVER)
-		snprintf(why, whylen, "score %.2f below tag_score %.2f", v->score, p->tag_score);
+		snprintf(why, whylen, "score %.2f below tag_score %.2f", score, p->tag_score);
 	return a;
 }
 
@@ -389,6 +440,11 @@ void policy_value_text(const struct policy *p, enum policy_key k, char *buf, siz
 		return;
 	case POLICY_SPAM_HEADERS:
 		snprintf(buf, len, "%s", p->spam_headers ? "on" : "off");
+		return;
+	case POLICY_FILE_EXECUTABLES:
+	case POLICY_FILE_MACROS:
+	case POLICY_FILE_ENCRYPTED:
+		snprintf(buf, len, "%s", fileact_names[p->file[k - POLICY_FILE_EXECUTABLES]]);
 		return;
 	case POLICY_NKEYS:
 		break;

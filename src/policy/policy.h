@@ -15,8 +15,12 @@
  * match decides, and within one scope block wins over allow.
  *
  * The decision (policy_decide) is per recipient: viruses by virus_action,
- * a DMARC p=quarantine failure by dmarc_quarantine, then the SpamScore
- * against the thresholds (reject > quarantine > tag). An allow-listed
+ * file kinds (executables, macros, encrypted archives) by file_*, whose
+ * default follows the node's av.block_* (a kind the node scores but the
+ * recipient blocks is refused; one the node blocks but the recipient
+ * scores adds its points to that recipient's score), a DMARC
+ * p=quarantine failure by dmarc_quarantine, then the SpamScore against
+ * the thresholds (reject > quarantine > tag). An allow-listed
  * sender skips the spam thresholds, not the virus check, and only when the
  * message does not fail DMARC (an allow list must not be a forgery's
  * pass). The caller applies the results; nothing here does I/O except
@@ -53,7 +57,35 @@ enum policy_key {
 	POLICY_VIRUS_ACTION,
 	POLICY_DMARC_QUARANTINE,
 	POLICY_SPAM_HEADERS,
+	POLICY_FILE_EXECUTABLES,
+	POLICY_FILE_MACROS,
+	POLICY_FILE_ENCRYPTED,
 	POLICY_NKEYS
+};
+
+/* What a file kind found in a message gets (file_* keys). */
+enum policy_fileact {
+	POLICY_FILE_NODE = 0, /* the node's av.block_* setting: reject or score */
+	POLICY_FILE_REJECT,
+	POLICY_FILE_QUARANTINE,
+	POLICY_FILE_SCORE,
+};
+
+enum policy_filekind {
+	POLICY_KIND_EXECUTABLE, /* FILETYPE_EXECUTABLE, FILETYPE_DOUBLE_EXT */
+	POLICY_KIND_MACROS,
+	POLICY_KIND_ENCRYPTED,
+	POLICY_NKINDS
+};
+
+/* Why a recipient got its action (the reply of a refusal follows it). */
+enum policy_reason {
+	POLICY_REASON_SCORE = 0,
+	POLICY_REASON_VIRUS,
+	POLICY_REASON_FILETYPE,
+	POLICY_REASON_BLOCK,
+	POLICY_REASON_ALLOW,
+	POLICY_REASON_DMARC,
 };
 
 #define POLICY_TAG_LEN 64
@@ -67,9 +99,10 @@ struct policy {
 	double reject_score;
 	char subject_tag[POLICY_TAG_LEN];
 	int quarantine_days;
-	enum policy_action virus_action;       /* REJECT or QUARANTINE */
-	enum policy_action dmarc_quarantine;   /* DELIVER, TAG or QUARANTINE */
-	bool spam_headers;		       /* X-Spam-Score / X-Spam-Status */
+	enum policy_action virus_action;     /* REJECT or QUARANTINE */
+	enum policy_action dmarc_quarantine; /* DELIVER, TAG or QUARANTINE */
+	bool spam_headers;		     /* X-Spam-Score / X-Spam-Status */
+	enum policy_fileact file[POLICY_NKINDS];
 	enum store_scope source[POLICY_NKEYS]; /* where each value came from */
 	bool from_default[POLICY_NKEYS];
 	enum policy_listed listed;
@@ -86,9 +119,12 @@ struct policy_subject {
 /* What the checks found, for the decision. */
 struct policy_verdict {
 	double score;
-	bool virus;	       /* an AV engine or the file-type policy refused it */
-	bool dmarc_fail;       /* DMARC result fail */
-	bool dmarc_quarantine; /* ... and the domain asks for quarantine */
+	bool virus;			  /* an antivirus engine found something */
+	bool dmarc_fail;		  /* DMARC result fail */
+	bool dmarc_quarantine;		  /* ... and the domain asks for quarantine */
+	bool found[POLICY_NKINDS];	  /* file kinds in the message */
+	bool node_block[POLICY_NKINDS];	  /* the node's av.block_* */
+	double kind_score[POLICY_NKINDS]; /* their points when scored */
 };
 
 void policy_defaults(struct policy *p);
@@ -107,8 +143,8 @@ int policy_load(struct store *st, int64_t mailbox_id, int64_t domain_id,
 
 /* The action for one recipient; *why names the reason ("score 7.2 >=
  * quarantine 6.0", "virus", "allow-listed: ..."). */
-enum policy_action policy_decide(const struct policy *p, const struct policy_verdict *v, char *why,
-				 size_t whylen);
+enum policy_action policy_decide(const struct policy *p, const struct policy_verdict *v,
+				 enum policy_reason *reason, char *why, size_t whylen);
 const char *policy_action_name(enum policy_action a);
 const char *policy_key_name(enum policy_key k);
 /* The value of key k in p as text ("off" for a disabled threshold). */

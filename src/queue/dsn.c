@@ -8,64 +8,10 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "queue/notice.h"
 
 #define DSN_MAX_SIZE (DSN_MAX_HEADERS + 1024 * 1024)
 #define DSN_DIAG_MAX 900
-
-/* A growable buffer with a hard maximum: going past it is an error. */
-struct dsn_buf {
-	char *p;
-	size_t len, cap;
-	int err;
-};
-
-static void buf_add(struct dsn_buf *b, const char *s, size_t n)
-{
-	if (b->err)
-		return;
-	if (b->len + n + 1 > DSN_MAX_SIZE) {
-		b->err = -E2BIG;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = (b->cap ? b->cap * 2 : 8192);
-		char *np;
-
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		np = realloc(b->p, ncap);
-		if (!np) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void buf_str(struct dsn_buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void buf_fmt(struct dsn_buf *b, const char *fmt, ...)
-{
-	char tmp[2048];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		b->err = -E2BIG;
-		return;
-	}
-	buf_add(b, tmp, (size_t)n);
-}
 
 /* One header-safe value: no CR, LF or other control characters, bounded. */
 static void clean(char *dst, size_t dstlen, const char *src)
@@ -109,7 +55,7 @@ bool dsn_wanted(const char *sender, unsigned flags)
 
 /* The header section of the original, CRLF line endings, cut at a line end
  * if it is longer than DSN_MAX_HEADERS. */
-static void add_headers(struct dsn_buf *b, const char *m, size_t len)
+static void add_headers(struct notice_buf *b, const char *m, size_t len)
 {
 	size_t i = 0, line = 0;
 
@@ -122,8 +68,8 @@ static void add_headers(struct dsn_buf *b, const char *m, size_t len)
 			break; /* the empty line: end of the header */
 		if (line + (e - i) + 2 > DSN_MAX_HEADERS)
 			break;
-		buf_add(b, m + i, e - i);
-		buf_str(b, "\r\n");
+		notice_add(b, m + i, e - i);
+		notice_str(b, "\r\n");
 		line += e - i + 2;
 		if (e < len && m[e] == '\r' && e + 1 < len && m[e + 1] == '\n')
 			e++;
@@ -142,13 +88,14 @@ static bool has_8bit(const char *s, size_t n)
 int dsn_build(const struct dsn_report *r, const char *dsn_queue_id, char **out, size_t *outlen,
 	      unsigned *flags_out)
 {
-	struct dsn_buf b = {0};
+	struct notice_buf b;
 	char date[64], arrival[64], boundary[128], v[DSN_DIAG_MAX + 1];
 	bool eight, utf8 = (r->flags & STORE_MSG_SMTPUTF8) != 0;
 	int rc = 0;
 
 	if (!dsn_wanted(r->sender, r->flags) || r->nrcpts == 0)
 		return -EINVAL;
+	notice_init(&b, DSN_MAX_SIZE);
 	rfc5322_date(r->now, date, sizeof(date));
 	rfc5322_date(r->arrival, arrival, sizeof(arrival));
 	if (str_fmt(boundary, sizeof(boundary), "%s.%ld/%s", dsn_queue_id, (long)r->now,
@@ -162,30 +109,30 @@ int dsn_build(const struct dsn_report *r, const char *dsn_queue_id, char **out, 
 		     has_8bit(r->rcpts[i].diagnostic, strlen(r->rcpts[i].diagnostic))))
 			eight = true;
 
-	buf_fmt(&b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", r->reporting_mta);
+	notice_fmt(&b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", r->reporting_mta);
 	clean(v, sizeof(v), r->sender);
-	buf_fmt(&b, "To: <%s>\r\n", v);
-	buf_str(&b, "Subject: Undelivered Mail Returned to Sender\r\n");
-	buf_fmt(&b, "Date: %s\r\n", date);
-	buf_fmt(&b, "Message-ID: <%s.dsn@%s>\r\n", dsn_queue_id, r->reporting_mta);
-	buf_str(&b, "Auto-Submitted: auto-replied\r\n");
-	buf_str(&b, "MIME-Version: 1.0\r\n");
-	buf_fmt(&b,
-		"Content-Type: multipart/report; report-type=delivery-status;\r\n"
-		"\tboundary=\"%s\"\r\n",
-		boundary);
-	buf_fmt(&b, "Content-Transfer-Encoding: %s\r\n\r\n", eight ? "8bit" : "7bit");
-	buf_str(&b, "This is a MIME-encapsulated message.\r\n\r\n");
+	notice_fmt(&b, "To: <%s>\r\n", v);
+	notice_str(&b, "Subject: Undelivered Mail Returned to Sender\r\n");
+	notice_fmt(&b, "Date: %s\r\n", date);
+	notice_fmt(&b, "Message-ID: <%s.dsn@%s>\r\n", dsn_queue_id, r->reporting_mta);
+	notice_str(&b, "Auto-Submitted: auto-replied\r\n");
+	notice_str(&b, "MIME-Version: 1.0\r\n");
+	notice_fmt(&b,
+		   "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+		   "\tboundary=\"%s\"\r\n",
+		   boundary);
+	notice_fmt(&b, "Content-Transfer-Encoding: %s\r\n\r\n", eight ? "8bit" : "7bit");
+	notice_str(&b, "This is a MIME-encapsulated message.\r\n\r\n");
 
 	/* the human-readable part */
-	buf_fmt(&b, "--%s\r\n", boundary);
-	buf_str(&b, "Content-Description: Notification\r\n"
-		    "Content-Type: text/plain; charset=utf-8\r\n");
-	buf_fmt(&b, "Content-Transfer-Encoding: %s\r\n\r\n", eight ? "8bit" : "7bit");
-	buf_fmt(&b, "This is the mail system at host %s.\r\n\r\n", r->reporting_mta);
-	buf_str(&b, "I'm sorry to have to inform you that your message could not\r\n"
-		    "be delivered to one or more recipients. It's attached below.\r\n\r\n");
-	buf_str(&b, "The mail system\r\n\r\n");
+	notice_fmt(&b, "--%s\r\n", boundary);
+	notice_str(&b, "Content-Description: Notification\r\n"
+		       "Content-Type: text/plain; charset=utf-8\r\n");
+	notice_fmt(&b, "Content-Transfer-Encoding: %s\r\n\r\n", eight ? "8bit" : "7bit");
+	notice_fmt(&b, "This is the mail system at host %s.\r\n\r\n", r->reporting_mta);
+	notice_str(&b, "I'm sorry to have to inform you that your message could not\r\n"
+		       "be delivered to one or more recipients. It's attached below.\r\n\r\n");
+	notice_str(&b, "The mail system\r\n\r\n");
 	for (size_t i = 0; i < r->nrcpts; i++) {
 		const struct dsn_rcpt *d = &r->rcpts[i];
 		char diag[DSN_DIAG_MAX + 1];
@@ -193,63 +140,57 @@ int dsn_build(const struct dsn_report *r, const char *dsn_queue_id, char **out, 
 		clean(v, sizeof(v), d->rcpt);
 		clean(diag, sizeof(diag), d->diagnostic ? d->diagnostic : "delivery failed");
 		if (d->remote_mta && d->remote_mta[0])
-			buf_fmt(&b, "<%s>: host %s said:\r\n    %s\r\n\r\n", v, d->remote_mta,
-				diag);
+			notice_fmt(&b, "<%s>: host %s said:\r\n    %s\r\n\r\n", v, d->remote_mta,
+				   diag);
 		else
-			buf_fmt(&b, "<%s>: %s\r\n\r\n", v, diag);
+			notice_fmt(&b, "<%s>: %s\r\n\r\n", v, diag);
 	}
 
 	/* the machine-readable part (RFC 3464) */
-	buf_fmt(&b, "--%s\r\n", boundary);
-	buf_fmt(&b, "Content-Description: Delivery report\r\nContent-Type: %s\r\n",
-		utf8 ? "message/global-delivery-status" : "message/delivery-status");
-	buf_fmt(&b, "Content-Transfer-Encoding: %s\r\n\r\n", eight ? "8bit" : "7bit");
-	buf_fmt(&b, "Reporting-MTA: dns; %s\r\n", r->reporting_mta);
-	buf_fmt(&b, "X-Mxguard-Queue-ID: %s\r\n", r->queue_id ? r->queue_id : "");
+	notice_fmt(&b, "--%s\r\n", boundary);
+	notice_fmt(&b, "Content-Description: Delivery report\r\nContent-Type: %s\r\n",
+		   utf8 ? "message/global-delivery-status" : "message/delivery-status");
+	notice_fmt(&b, "Content-Transfer-Encoding: %s\r\n\r\n", eight ? "8bit" : "7bit");
+	notice_fmt(&b, "Reporting-MTA: dns; %s\r\n", r->reporting_mta);
+	notice_fmt(&b, "X-Mxguard-Queue-ID: %s\r\n", r->queue_id ? r->queue_id : "");
 	clean(v, sizeof(v), r->sender);
-	buf_fmt(&b, "X-Mxguard-Sender: rfc822; %s\r\n", v);
-	buf_fmt(&b, "Arrival-Date: %s\r\n", arrival);
+	notice_fmt(&b, "X-Mxguard-Sender: rfc822; %s\r\n", v);
+	notice_fmt(&b, "Arrival-Date: %s\r\n", arrival);
 	for (size_t i = 0; i < r->nrcpts; i++) {
 		const struct dsn_rcpt *d = &r->rcpts[i];
 		char diag[DSN_DIAG_MAX + 1];
 
 		clean(v, sizeof(v), d->rcpt);
 		clean(diag, sizeof(diag), d->diagnostic ? d->diagnostic : "delivery failed");
-		buf_str(&b, "\r\n");
-		buf_fmt(&b, "Final-Recipient: %s; %s\r\n",
-			has_8bit(v, strlen(v)) ? "utf-8" : "rfc822", v);
-		buf_str(&b, "Action: failed\r\n");
-		buf_fmt(&b, "Status: %s\r\n", status_ok(d->status) ? d->status : "5.0.0");
+		notice_str(&b, "\r\n");
+		notice_fmt(&b, "Final-Recipient: %s; %s\r\n",
+			   has_8bit(v, strlen(v)) ? "utf-8" : "rfc822", v);
+		notice_str(&b, "Action: failed\r\n");
+		notice_fmt(&b, "Status: %s\r\n", status_ok(d->status) ? d->status : "5.0.0");
 		if (d->remote_mta && d->remote_mta[0]) {
 			clean(v, sizeof(v), d->remote_mta);
-			buf_fmt(&b, "Remote-MTA: dns; %s\r\n", v);
+			notice_fmt(&b, "Remote-MTA: dns; %s\r\n", v);
 		}
-		buf_fmt(&b, "Diagnostic-Code: smtp; %s\r\n", diag);
+		notice_fmt(&b, "Diagnostic-Code: smtp; %s\r\n", diag);
 	}
-	buf_str(&b, "\r\n");
+	notice_str(&b, "\r\n");
 
 	/* the original headers */
-	buf_fmt(&b, "--%s\r\n", boundary);
-	buf_fmt(&b, "Content-Description: Undelivered Message Headers\r\nContent-Type: %s\r\n",
-		utf8 ? "message/global-headers" : "text/rfc822-headers");
-	buf_fmt(&b, "Content-Transfer-Encoding: %s\r\n\r\n", eight ? "8bit" : "7bit");
+	notice_fmt(&b, "--%s\r\n", boundary);
+	notice_fmt(&b, "Content-Description: Undelivered Message Headers\r\nContent-Type: %s\r\n",
+		   utf8 ? "message/global-headers" : "text/rfc822-headers");
+	notice_fmt(&b, "Content-Transfer-Encoding: %s\r\n\r\n", eight ? "8bit" : "7bit");
 	if (r->headers)
 		add_headers(&b, r->headers, r->headers_len);
-	buf_str(&b, "\r\n");
-	buf_fmt(&b, "--%s--\r\n", boundary);
+	notice_str(&b, "\r\n");
+	notice_fmt(&b, "--%s--\r\n", boundary);
 
-	if (b.err) {
-		rc = b.err == -ENOMEM ? -ENOMEM : -EINVAL;
-		goto out;
-	}
+	rc = notice_finish(&b, out, outlen);
+	if (rc < 0)
+		return rc == -ENOMEM ? -ENOMEM : -EINVAL;
 	*flags_out = STORE_MSG_DSN | (eight ? STORE_MSG_8BITMIME : 0) |
 		     (utf8 || has_8bit(r->sender, strlen(r->sender)) ? STORE_MSG_SMTPUTF8 : 0);
-	*out = b.p;
-	*outlen = b.len;
-	b.p = NULL;
-out:
-	free(b.p);
-	return rc;
+	return 0;
 }
 
 int dsn_queue(struct store *st, const struct dsn_report *r, bool *queued, char *qid_out)

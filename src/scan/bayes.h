@@ -55,13 +55,31 @@
  *   BAYES_999 [.999,1] +0.2 (in addition to BAYES_99)
  * with the detail "p=0.9987 tokens=150".
  *
- * Cache and staleness. A struct bayes belongs to one thread and reads the
- * store through a connection the caller gives it. It keeps up to
- * cache_tokens token counts; a cached count (and the learnt totals) may
- * lag the store by at most cache_ttl seconds: every cache_ttl the totals
- * row is read again, and if its generation moved (a learn, unlearn or
- * expiry happened anywhere) the whole cache is dropped. A full cache is
- * dropped whole too. cache_ttl = 0 reads the totals for every message.
+ * Counts and staleness. A struct bayes belongs to one thread. It reads
+ * the counts from one of two places:
+ *   - the process's shared token table (bayes_table.h, bayes_use_table();
+ *     the pipeline check makes one per pipeline, i.e. per SMTP worker,
+ *     shared by its scanning threads): an immutable snapshot of one
+ *     generation of the store, loaded in the background when the
+ *     pipeline starts (~150 ms for 1.2M tokens; a reader waits for that
+ *     first load, at most 2 s) and refreshed by a thread of its own. How
+ *     old a snapshot may be: every cache_ttl (at least 0.1 s) that thread
+ *     reads the store's generation, and if it moved (a learn, unlearn or
+ *     expiry anywhere, autolearn included) it builds the next snapshot
+ *     (the tokens changed since: tens of ms; a full reload after an
+ *     expiry) while readers keep the current one. So the counts a message
+ *     is judged by lag the store by at most cache_ttl plus one refresh,
+ *     and a message always sees one consistent generation. The table
+ *     takes 16 bytes a slot, at most 2/3 full (32 MiB for 1.2M tokens),
+ *     and is used while twice that (old and new snapshot) fits in
+ *     bayes.memory; above it, or before the first load, the store;
+ *   - the store, through a connection the caller gives it, with a cache
+ *     of up to cache_tokens token counts; a cached count (and the learnt
+ *     totals) may lag the store by at most cache_ttl seconds: every
+ *     cache_ttl the totals row is read again, and if its generation moved
+ *     the whole cache is dropped. A full cache is dropped whole too.
+ *     cache_ttl = 0 reads the totals for every message.
+ * Both give the same counts for the same generation, so the same verdict.
  *
  * Learning runs where a store connection may write (the CLI, the SMTP
  * worker's store thread): tokenize where the message is parsed (a scanning
@@ -81,6 +99,7 @@
 #include "core/config.h"
 #include "core/util.h"
 #include "mime/mime.h"
+#include "scan/bayes_table.h"
 #include "scan/pipeline.h"
 #include "store/store.h"
 #include "store/store_bayes.h"
@@ -165,8 +184,12 @@ struct bayes_result {
 /* st is not owned and must outlive b; it is only read. NULL: -ENOMEM. */
 struct bayes *bayes_new(struct store *st, const struct bayes_params *p);
 void bayes_free(struct bayes *b);
-/* Drops the cache (after this thread learnt something itself). */
+/* Drops the cache (after this thread learnt something itself) and asks
+ * the shared table, if any, for a refresh. */
 void bayes_invalidate(struct bayes *b);
+/* Reads counts from t (shared, not owned, must outlive b; NULL: none)
+ * whenever it has a snapshot, from the store otherwise. */
+void bayes_use_table(struct bayes *b, struct bayes_table *t);
 int bayes_classify_tokens(struct bayes *b, const struct bayes_tokens *t,
 			  struct bayes_result *out) MXG_WUR;
 int bayes_classify(struct bayes *b, const struct mime_msg *m, struct bayes_result *out) MXG_WUR;
@@ -213,9 +236,11 @@ enum bayes_autolearn bayes_autolearn_decision(double score, double bayes_prob,
 
 /* ---- the pipeline check ------------------------------------------------- */
 
-/* thread_init opens its own store connection (store.url) for reading and
- * a struct bayes over it; run adds BAYES_* (or BAYES_UNAVAILABLE, score 0,
- * when the store cannot answer). Not wired into the table here. */
+/* shared_new makes the pipeline's token table (none when bayes.memory is
+ * 0) with a store connection of its own; thread_init_shared (thread_init:
+ * the same without a table) opens the thread's own store connection
+ * (store.url) for reading and a struct bayes over both; run adds BAYES_*
+ * (or BAYES_UNAVAILABLE, score 0, when the store cannot answer). */
 extern const struct scan_check bayes_check;
 
 #endif

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "scan/filetype.h"
 
+#include "policy/policy.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,12 +207,26 @@ static void filetype_run(void *state, struct scan_ctx *ctx)
 			log_info("filetype", "qid=%s kind=%s path=%s name=%s action=%s",
 				 qid ? qid : "-", filetype_symbol(bit),
 				 log_quote(q1, sizeof(q1), path), log_quote(q2, sizeof(q2), name),
-				 block ? "reject" : "score");
-			if (block)
-				scan_ctx_reject(ctx, "554 5.7.0 %s refused: %s (in %s)", what,
-						name[0] ? name : "-", path);
+				 block ? "block" : "score");
+			/* the recipients' policies decide (file_* keys, whose
+			 * default "node" is av.block_*): recorded, not refused */
+			scan_ctx_filetype(ctx, bit, "554 5.7.0 %s refused: %s (in %s)", what,
+					  name[0] ? name : "-", path);
 		}
 	}
+}
+
+void filetype_verdict(unsigned found, const struct config *cfg, struct policy_verdict *v)
+{
+	v->found[POLICY_KIND_EXECUTABLE] = found & (FILETYPE_EXECUTABLE | FILETYPE_DOUBLE_EXT);
+	v->found[POLICY_KIND_MACROS] = found & FILETYPE_MACROS;
+	v->found[POLICY_KIND_ENCRYPTED] = found & FILETYPE_ENCRYPTED;
+	v->node_block[POLICY_KIND_EXECUTABLE] = cfg->av.block_executables;
+	v->node_block[POLICY_KIND_MACROS] = cfg->av.block_macros;
+	v->node_block[POLICY_KIND_ENCRYPTED] = cfg->av.block_encrypted;
+	v->kind_score[POLICY_KIND_EXECUTABLE] = FILETYPE_SCORE_EXECUTABLE;
+	v->kind_score[POLICY_KIND_MACROS] = FILETYPE_SCORE_MACROS;
+	v->kind_score[POLICY_KIND_ENCRYPTED] = FILETYPE_SCORE_ENCRYPTED;
 }
 
 const struct scan_check scan_check_filetype = {

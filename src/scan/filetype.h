@@ -12,11 +12,14 @@
  *   FILETYPE_MACROS      an Office document with VBA macros
  *   FILETYPE_ENCRYPTED   an encrypted archive (nothing inside can be scanned)
  *
- * The first two are "executables": with av.block_executables (default) the
- * message is refused (554 5.7.0), otherwise scored; macros and encrypted
- * archives likewise with av.block_macros / av.block_encrypted (default:
- * scored). These are node-wide settings today; per-domain policy comes with
- * the policy layer. filetype_classify() is the pure core, callable without
+ * The first two are "executables". What happens to a message with such a
+ * file is each recipient's policy (file_executables, file_macros,
+ * file_encrypted: reject, quarantine, score, or node); "node", the default,
+ * follows av.block_executables (default on: refused, 554 5.7.0),
+ * av.block_macros and av.block_encrypted (default off: scored). The check
+ * records its findings (scan_ctx_filetype) with a symbol scored when the
+ * node's setting is to score; the decision is the policy's
+ * (policy_decide). filetype_classify() is the pure core, callable without
  * the pipeline; it returns a mask of enum filetype_flag.
  */
 #ifndef MXG_SCAN_FILETYPE_H
@@ -44,5 +47,10 @@ unsigned filetype_classify(const struct mime_part *p);
 const char *filetype_symbol(unsigned flag);
 
 extern const struct scan_check scan_check_filetype;
+
+struct policy_verdict;
+/* Fills the file-kind part of a policy verdict from a scan's findings
+ * (scan_result.filetypes) and the node's av.block_* settings. */
+void filetype_verdict(unsigned found, const struct config *cfg, struct policy_verdict *v);
 
 #endif

@@ -150,6 +150,20 @@ void scan_ctx_domains(struct scan_ctx *ctx, const char (*d)[SCAN_DOMAIN_LEN], si
 	j->res.ndomains = n;
 }
 
+void scan_ctx_filetype(struct scan_ctx *ctx, unsigned flag, const char *fmt, ...)
+{
+	struct scan_result *r = &ctx->job->res;
+	va_list ap;
+
+	if (!r->filetype_reply[0] && fmt) {
+		va_start(ap, fmt);
+		if (vsnprintf(r->filetype_reply, sizeof(r->filetype_reply), fmt, ap) < 0)
+			r->filetype_reply[0] = '\0';
+		va_end(ap);
+	}
+	r->filetypes |= flag;
+}
+
 void scan_ctx_learn(struct scan_ctx *ctx, void *obj, void (*free_fn)(void *), double value)
 {
 	struct scan_result *r = &ctx->job->res;

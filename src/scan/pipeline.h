@@ -97,6 +97,10 @@ struct scan_result {
 	void *learn;
 	void (*learn_free)(void *learn);
 	double learn_value;
+	/* the file-type policy's findings (scan/filetype.h flags) and the
+	 * reply that refuses them: each recipient's policy decides */
+	unsigned filetypes;
+	char filetype_reply[SCAN_REPLY_LEN];
 };
 
 typedef void (*scan_cb)(const struct scan_result *res, void *arg);
@@ -138,6 +142,10 @@ void scan_ctx_domains(struct scan_ctx *ctx, const char (*d)[SCAN_DOMAIN_LEN], si
  * per job; a second call frees the first); free_fn frees it if nobody
  * takes it. */
 void scan_ctx_learn(struct scan_ctx *ctx, void *obj, void (*free_fn)(void *), double value);
+/* Records a file-type finding (flag of scan/filetype.h) and, the first
+ * time, the reply that refuses the message for it ("554 5.7.0 ..."). */
+void scan_ctx_filetype(struct scan_ctx *ctx, unsigned flag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Refuses the message; the first refusal's reply is kept, and a REJECT
  * beats a TEMPFAIL. reply is "5xx x.x.x text" / "4xx x.x.x text". */
 void scan_ctx_reject(struct scan_ctx *ctx, const char *fmt, ...)

@@ -36,8 +36,11 @@ static hs_error_t cached_compile(struct sarules_db *sdb, const char *const *expr
 #define SAR_MAX_META_CODE 4096
 /* counted repeats up to this stay as they are in prefilter mode */
 #define SAR_WIDEN_REPEAT 3
-/* patterns per Vectorscan database (see build_set) */
-#define SAR_CHUNK 64
+/* patterns per Vectorscan database (see build_set): fewer, larger
+ * databases scan faster (7% less CPU per message than 64 on the sa corpus;
+ * no gain past 256) and compile slower (15.5 s against 13 s for Debian's
+ * set), which the on-disk cache pays once */
+#define SAR_CHUNK 256
 /* regex_cost above which Vectorscan only prefilters (see regex_cost) */
 #define SAR_MAX_EXACT_COST 40
 

@@ -1,50 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 #include "scan/uribl.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "scan/dnslist.h"
 #include "scan/urlcheck.h"
 
 #define URIBL_MAX_ALLOW 64
 #define URIBL_MAX_HITS_PER_ASK 4
 
-struct uribl_zone {
-	const struct config_dnsbl_zone *cz;
-	struct resolver *res;
-	bool owns_res;
-};
-
 struct uribl {
-	struct event_base *base;
 	const struct config *cfg;
-	struct metrics *metrics;
-	struct uribl_zone *zones;
-	size_t nzones;
+	struct dnslist *dl;
 	char allow[URIBL_MAX_ALLOW][URIBL_DOMAIN_LEN];
 	size_t nallow;
 };
 
-/* One domain at one zone. */
-struct uribl_ask {
-	struct uribl_req *req;
-	struct resolver_req *rq; /* NULL once answered */
-	size_t zone, dom;
-	char err[48];
-};
-
+/* Look-up d * nzones + z asks domain d at zone z. */
 struct uribl_req {
 	struct uribl *u;
-	struct event *ev; /* the budget, and the delivery of the result */
+	struct dnslist_req *lq;
 	uribl_cb cb;
 	void *arg;
 	char (*doms)[URIBL_DOMAIN_LEN];
 	size_t ndoms;
-	struct uribl_ask *asks; /* ndoms * nzones */
-	size_t nasks, pending;
-	bool done, delivered, firing, freed;
 	struct uribl_result res;
 	struct uribl_hit *hits;	    /* nasks * URIBL_MAX_HITS_PER_ASK */
 	struct uribl_skip *skipped; /* nasks */
@@ -88,56 +69,23 @@ int uribl_new(struct event_base *base, const struct config *cfg, struct resolver
 	      struct metrics *metrics, struct uribl **out, char *why, size_t whylen)
 {
 	struct uribl *u;
-	int rc = -ENOMEM;
+	int rc;
 
 	*out = NULL;
-	if (!(u = calloc(1, sizeof(*u))))
-		goto oom;
-	u->base = base;
+	if (!(u = calloc(1, sizeof(*u)))) {
+		(void)str_copy(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
 	u->cfg = cfg;
-	u->metrics = metrics;
-	u->nzones = cfg->uribl.enabled ? cfg->uribl.nzones : 0;
-	if (!(u->zones = calloc(u->nzones ? u->nzones : 1, sizeof(*u->zones))))
-		goto oom;
 	if ((rc = parse_allow(u, cfg->uribl.allow_domains, why, whylen)) < 0)
 		goto out;
-	for (size_t i = 0; i < u->nzones; i++) {
-		const struct config_dnsbl_zone *cz = &cfg->uribl.zones[i];
-		struct uribl_zone *z = &u->zones[i];
-		char rwhy[128];
-
-		z->cz = cz;
-		z->res = res;
-		if (!cz->server[0])
-			continue;
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(cfg->uribl.zones[j].server, cz->server)) {
-				z->res = u->zones[j].res;
-				break;
-			}
-		if (z->res != res)
-			continue;
-		struct resolver_opts o = {
-		    .servers = cz->server,
-		    .timeout_ms = cfg->dns.timeout,
-		    .cache_size = cfg->dns.cache_size,
-		    .max_inflight = cfg->dns.max_inflight,
-		    .negative_ttl = cfg->dns.negative_ttl,
-		    .max_ttl = cfg->dns.max_ttl,
-		    .metrics = metrics,
-		};
-		rc = resolver_new(base, &o, &z->res, rwhy, sizeof(rwhy));
-		if (rc < 0) {
-			(void)str_fmt(why, whylen, "[uribl %s]: %s", cz->zone, rwhy);
-			z->res = NULL;
-			goto out;
-		}
-		z->owns_res = true;
-	}
+	rc = dnslist_new(base, cfg, "uribl", cfg->uribl.zones,
+			 cfg->uribl.enabled ? cfg->uribl.nzones : 0, res, metrics, &u->dl, why,
+			 whylen);
+	if (rc < 0)
+		goto out;
 	*out = u;
 	return 0;
-oom:
-	(void)str_copy(why, whylen, "out of memory");
 out:
 	uribl_free(u);
 	return rc;
@@ -147,128 +95,69 @@ void uribl_free(struct uribl *u)
 {
 	if (!u)
 		return;
-	for (size_t i = 0; u->zones && i < u->nzones; i++)
-		if (u->zones[i].owns_res)
-			resolver_free(u->zones[i].res);
-	free(u->zones);
+	dnslist_free(u->dl);
 	free(u);
 }
 
-static void req_release(struct uribl_req *q)
+static void req_release(void *owner)
 {
-	for (size_t i = 0; q->asks && i < q->nasks; i++)
-		resolver_cancel(q->asks[i].rq);
-	if (q->ev)
-		event_free(q->ev);
-	free(q->asks);
+	struct uribl_req *q = owner;
+
 	free(q->hits);
 	free(q->skipped);
 	free(q->doms);
 	free(q);
 }
 
-static void skip(struct uribl_req *q, const struct uribl_ask *a, const char *why)
+static void on_skip(void *owner, size_t ask, const struct config_dnsbl_zone *cz, const char *why)
 {
+	struct uribl_req *q = owner;
 	struct uribl_skip *s = &q->skipped[q->res.nskipped++];
 
-	s->zone = q->u->zones[a->zone].cz->zone;
-	s->domain = q->doms[a->dom];
+	s->zone = cz->zone;
+	s->domain = q->doms[ask / dnslist_nzones(q->u->dl)];
 	s->why = why;
 }
 
-static void finish(struct uribl_req *q)
+static void on_hit(void *owner, size_t ask, const struct config_dnsbl_zone *cz, const char *symbol,
+		   uint32_t code, double weight)
 {
+	struct uribl_req *q = owner;
+	struct uribl_hit *h = &q->hits[q->res.nhits++];
+
+	h->zone = cz->zone;
+	h->symbol = symbol;
+	h->domain = q->doms[ask / dnslist_nzones(q->u->dl)];
+	h->code = code;
+	h->weight = weight;
+	h->allow = cz->allow;
+}
+
+static void finish(void *owner)
+{
+	struct uribl_req *q = owner;
+
 	q->res.score = 0;
 	for (size_t i = 0; i < q->res.nhits; i++)
 		q->res.score += q->hits[i].weight;
 	q->res.hits = q->hits;
 	q->res.skipped = q->skipped;
-	q->done = true;
 }
 
-static void on_event(evutil_socket_t fd, short what, void *arg)
+static void deliver(void *owner)
 {
-	struct uribl_req *q = arg;
+	struct uribl_req *q = owner;
 
-	(void)fd;
-	(void)what;
-	if (!q->done) {
-		for (size_t i = 0; i < q->nasks; i++) {
-			if (!q->asks[i].rq)
-				continue;
-			resolver_cancel(q->asks[i].rq);
-			q->asks[i].rq = NULL;
-			skip(q, &q->asks[i], "timeout");
-			metrics_add(q->u->metrics, M_DNSBL_TIMEOUTS, 1);
-		}
-		q->pending = 0;
-		finish(q);
-	}
-	q->delivered = q->firing = true;
 	q->cb(q, &q->res, q->arg);
-	q->firing = false;
-	if (q->freed)
-		req_release(q);
 }
 
-static void on_answer(const struct resolver_result *rr, void *arg)
-{
-	struct uribl_ask *a = arg;
-	struct uribl_req *q = a->req;
-	const struct config_dnsbl_zone *cz = q->u->zones[a->zone].cz;
-	size_t nz = 0, first = q->res.nhits;
-	bool error_code = false;
-
-	a->rq = NULL;
-	if (rr->status == RESOLVER_TEMPFAIL) {
-		skip(q, a, rr->why);
-		if (!strcmp(rr->why, "timeout"))
-			metrics_add(q->u->metrics, M_DNSBL_TIMEOUTS, 1);
-	} else if (rr->status == RESOLVER_OK) {
-		for (size_t i = 0; i < rr->n; i++) {
-			uint32_t code = ntohl(rr->rr[i].a.s_addr);
-			const char *sym = cz->symbol;
-			double w = cz->weight;
-			bool dup = false;
-
-			if ((code >> 24) != 127)
-				continue;
-			if ((code & 0xffffff00u) == 0x7fffff00u) {
-				error_code = true;
-				(void)str_fmt(a->err, sizeof(a->err), "error code 127.255.255.%u",
-					      code & 0xff);
-				continue;
-			}
-			for (size_t c = 0; c < cz->ncodes; c++)
-				if (cz->codes[c].code == code) {
-					sym = cz->codes[c].symbol;
-					if (cz->codes[c].has_weight)
-						w = cz->codes[c].weight;
-					break;
-				}
-			for (size_t k = first; k < q->res.nhits; k++)
-				dup = dup || !strcmp(q->hits[k].symbol, sym);
-			if (dup || nz == URIBL_MAX_HITS_PER_ASK)
-				continue;
-			struct uribl_hit *h = &q->hits[q->res.nhits++];
-			h->zone = cz->zone;
-			h->symbol = sym;
-			h->domain = q->doms[a->dom];
-			h->code = code;
-			h->weight = w;
-			h->allow = cz->allow;
-			nz++;
-		}
-		if (nz)
-			metrics_add(q->u->metrics, M_DNSBL_HITS, 1);
-		else if (error_code)
-			skip(q, a, a->err);
-	}
-	if (--q->pending == 0) {
-		finish(q);
-		event_active(q->ev, EV_TIMEOUT, 0);
-	}
-}
+static const struct dnslist_ops uribl_ops = {
+    .hit = on_hit,
+    .skip = on_skip,
+    .finish = finish,
+    .deliver = deliver,
+    .release = req_release,
+};
 
 static bool allowed(const struct uribl *u, const char *d)
 {
@@ -286,8 +175,7 @@ int uribl_start(struct uribl *u, const char *const *domains, size_t n, uribl_cb 
 		struct uribl_req **out)
 {
 	struct uribl_req *q;
-	struct timeval tv;
-	size_t cap = (size_t)u->cfg->uribl.max_domains, nz = u->nzones;
+	size_t cap = (size_t)u->cfg->uribl.max_domains, nz = dnslist_nzones(u->dl), nasks;
 	int rc = -ENOMEM;
 
 	*out = NULL;
@@ -300,8 +188,10 @@ int uribl_start(struct uribl *u, const char *const *domains, size_t n, uribl_cb 
 	q->arg = arg;
 	if (cap > URIBL_MAX_DOMAINS)
 		cap = URIBL_MAX_DOMAINS;
-	if (!(q->doms = calloc(cap ? cap : 1, sizeof(*q->doms))))
-		goto out;
+	if (!(q->doms = calloc(cap ? cap : 1, sizeof(*q->doms)))) {
+		req_release(q);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char d[URIBL_DOMAIN_LEN];
 		bool dup = false;
@@ -325,61 +215,46 @@ int uribl_start(struct uribl *u, const char *const *domains, size_t n, uribl_cb 
 		}
 		(void)str_copy(q->doms[q->ndoms++], URIBL_DOMAIN_LEN, d);
 	}
-	q->nasks = q->ndoms * nz;
-	q->asks = calloc(q->nasks ? q->nasks : 1, sizeof(*q->asks));
-	q->hits = calloc((q->nasks ? q->nasks : 1) * URIBL_MAX_HITS_PER_ASK, sizeof(*q->hits));
-	q->skipped = calloc(q->nasks ? q->nasks : 1, sizeof(*q->skipped));
-	q->ev = evtimer_new(u->base, on_event, q);
-	if (!q->asks || !q->hits || !q->skipped || !q->ev)
-		goto out;
-	tv.tv_sec = u->cfg->uribl.budget / 1000;
-	tv.tv_usec = (u->cfg->uribl.budget % 1000) * 1000;
-	if (evtimer_add(q->ev, &tv) < 0)
+	nasks = q->ndoms * nz;
+	rc = dnslist_req_new(u->dl, &uribl_ops, q, nasks, URIBL_MAX_HITS_PER_ASK,
+			     u->cfg->uribl.budget, &q->lq);
+	if (rc < 0)
+		return rc; /* q is released */
+	rc = -ENOMEM;
+	q->hits = calloc((nasks ? nasks : 1) * URIBL_MAX_HITS_PER_ASK, sizeof(*q->hits));
+	q->skipped = calloc(nasks ? nasks : 1, sizeof(*q->skipped));
+	if (!q->hits || !q->skipped)
 		goto out;
 	q->res.ndomains = q->ndoms;
 	for (size_t d = 0; d < q->ndoms; d++)
 		for (size_t z = 0; z < nz; z++) {
-			struct uribl_ask *a = &q->asks[d * nz + z];
 			char name[RESOLVER_NAME_LEN];
 
-			a->req = q;
-			a->zone = z;
-			a->dom = d;
-			if (str_fmt(name, sizeof(name), "%s.%s", q->doms[d], u->zones[z].cz->zone) <
-			    0)
+			if (str_fmt(name, sizeof(name), "%s.%s", q->doms[d],
+				    dnslist_zone(u->dl, z)->zone) < 0)
 				continue; /* too long for a query: not asked */
-			rc =
-			    resolver_query(u->zones[z].res, name, RESOLVER_A, on_answer, a, &a->rq);
+			rc = dnslist_req_ask(q->lq, d * nz + z, z, name);
 			if (rc < 0)
 				goto out;
-			q->pending++;
 			q->res.nqueries++;
 		}
-	if (q->pending == 0) {
-		finish(q);
-		event_active(q->ev, EV_TIMEOUT, 0);
-	}
+	dnslist_req_go(q->lq);
 	*out = q;
 	return 0;
 out:
-	req_release(q);
+	dnslist_req_free(q->lq); /* and q */
 	return rc;
 }
 
 const struct uribl_result *uribl_req_result(const struct uribl_req *req)
 {
-	return req && req->delivered && !req->freed ? &req->res : NULL;
+	return req && dnslist_req_delivered(req->lq) ? &req->res : NULL;
 }
 
 void uribl_req_free(struct uribl_req *req)
 {
-	if (!req || req->freed)
-		return;
-	if (req->firing) {
-		req->freed = true;
-		return;
-	}
-	req_release(req);
+	if (req)
+		dnslist_req_free(req->lq); /* and req */
 }
 
 size_t uribl_symbols(const struct uribl_result *r, struct scan_symbol *out, size_t max)

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include "policy/tag.h"
 #include "scan/bayes.h"
 #include "scan/fcrdns.h"
+#include "scan/filetype.h"
 #include "scan/pipeline.h"
 #include "scan/relationship.h"
 #include "smtp/addr.h"
@@ -88,6 +90,7 @@ struct smtp_tx_rcpt {
 	int64_t domain_id;
 	struct policy policy;	   /* resolved at RCPT */
 	enum policy_action action; /* decided after the scan */
+	enum policy_reason reason;
 	char why[POLICY_WHY_LEN];
 };
 
@@ -227,6 +230,21 @@ static void commit_message(struct smtp_session *s);
 static void dnsbl_done(struct dnsbl_req *req, const struct dnsbl_result *r, void *arg);
 static void fcrdns_done(struct fcrdns_req *req, const struct fcrdns_result *r, void *arg);
 static void session_free(struct smtp_session *s);
+
+/* An asynchronous step came back: unless the client went away meanwhile
+ * (the session is then freed), run the next step, and read the next
+ * command if nothing else is waited for. */
+static void resume(struct smtp_session *s, void (*next)(struct smtp_session *s))
+{
+	s->waiting = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	next(s);
+	if (!s->waiting)
+		session_process(s);
+}
 
 /* ---- replies and state ------------------------------------------------ */
 
@@ -1285,14 +1303,7 @@ static void spf_done(const struct spf_outcome *o, void *arg)
 	if (!tx->wait_spf)
 		return;
 	tx->wait_spf = false;
-	s->waiting = false;
-	if (s->dead) {
-		session_free(s);
-		return;
-	}
-	auth_continue(s);
-	if (!s->waiting)
-		session_process(s);
+	resume(s, auth_continue);
 }
 
 /* SPF (RFC 7208) of the MAIL FROM identity, started as soon as MAIL is
@@ -1327,14 +1338,7 @@ static void dkim_done(const struct dkim_outcome *o, void *arg)
 		(void)str_copy(tx->dkim_sigs[i].why, sizeof(tx->dkim_sigs[i].why),
 			       g->why ? g->why : "");
 	}
-	s->waiting = false;
-	if (s->dead) {
-		session_free(s);
-		return;
-	}
-	arc_start(s);
-	if (!s->waiting)
-		session_process(s);
+	resume(s, arc_start);
 }
 
 static void arc_done(const struct arc_outcome *o, void *arg)
@@ -1349,14 +1353,7 @@ static void arc_done(const struct arc_outcome *o, void *arg)
 		      o->domain && o->domain[0] ? " d=" : "", o->domain ? o->domain : "",
 		      o->why && o->why[0] ? " (" : "", o->why ? o->why : "",
 		      o->why && o->why[0] ? ")" : "");
-	s->waiting = false;
-	if (s->dead) {
-		session_free(s);
-		return;
-	}
-	dmarc_start(s);
-	if (!s->waiting)
-		session_process(s);
+	resume(s, dmarc_start);
 }
 
 /* ARC: the chain of the gateways before us; then DMARC. */
@@ -1708,17 +1705,23 @@ static size_t decide(struct smtp_session *s, const struct scan_result *r)
 	size_t nreject = 0;
 
 	v.dmarc_quarantine = v.dmarc_fail && tx->dmarc_disposition == DMARC_POLICY_QUARANTINE;
+	filetype_verdict(r->filetypes, s->env->cfg, &v);
 	tx->score = r->score;
 	tx->virus = v.virus;
 	for (size_t i = 0; i < tx->nrcpts; i++) {
 		struct smtp_tx_rcpt *rc = &tx->rcpts[i];
 
-		if (s->allowlisted && !v.virus) {
-			/* limits.allow_networks: our own relays, trusted as a whole */
-			rc->action = POLICY_DELIVER;
-			(void)str_copy(rc->why, sizeof(rc->why), "client allow-listed");
+		if (s->allowlisted) {
+			/* limits.allow_networks: our own relays, trusted as a whole
+			 * for spam; viruses and file kinds still count */
+			struct policy p = rc->policy;
+			p.tag_score = p.quarantine_score = p.reject_score = INFINITY;
+			p.listed = POLICY_LISTED_NONE;
+			v.dmarc_quarantine = false;
+			rc->action = policy_decide(&p, &v, &rc->reason, rc->why, sizeof(rc->why));
 		} else {
-			rc->action = policy_decide(&rc->policy, &v, rc->why, sizeof(rc->why));
+			rc->action =
+			    policy_decide(&rc->policy, &v, &rc->reason, rc->why, sizeof(rc->why));
 		}
 		if (rc->action == POLICY_REJECT)
 			nreject++;
@@ -1787,13 +1790,7 @@ static void uribl_done(struct uribl_req *req, const struct uribl_result *res, vo
 	if (!s->dead)
 		verdict_add(s, y, uribl_symbols(res, y, ARRAY_LEN(y)));
 	uribl_req_free(req);
-	if (s->dead) {
-		session_free(s);
-		return;
-	}
-	verdict_continue(s);
-	if (!s->waiting)
-		session_process(s);
+	resume(s, verdict_continue);
 }
 
 /* A relationship look-up on the store thread. */
@@ -1824,13 +1821,7 @@ static void rel_job_done(int rc, void *arg)
 	}
 	rel_query_free(j->q);
 	free(j);
-	if (s->dead) {
-		session_free(s);
-		return;
-	}
-	verdict_continue(s);
-	if (!s->waiting)
-		session_process(s);
+	resume(s, verdict_continue);
 }
 
 /* The stages after the scan, in order, each asynchronous; a stage that
@@ -1939,20 +1930,33 @@ static void verdict_finish(struct smtp_session *s)
 	if (nreject == tx->nrcpts) {
 		char why[SCAN_REPLY_LEN + 8];
 		metrics_add(s->env->metrics, M_SMTP_MESSAGES_REJECTED, 1);
-		if (!tx->virus)
-			metrics_add(s->env->metrics, M_POLICY_REJECTED, 1);
-		if (tx->virus)
+		enum policy_reason rs = tx->rcpts[0].reason;
+		for (size_t i = 1; i < tx->nrcpts; i++)
+			if (tx->rcpts[i].reason == POLICY_REASON_VIRUS ||
+			    (tx->rcpts[i].reason == POLICY_REASON_FILETYPE &&
+			     rs != POLICY_REASON_VIRUS))
+				rs = tx->rcpts[i].reason;
+		if (rs == POLICY_REASON_VIRUS)
 			(void)str_copy(why, sizeof(why), r->reply);
+		else if (rs == POLICY_REASON_FILETYPE && r->filetype_reply[0])
+			(void)str_copy(why, sizeof(why), r->filetype_reply);
 		else
 			(void)str_fmt(why, sizeof(why),
 				      "550 5.7.1 Message refused as spam (SpamScore %.1f)",
 				      r->score);
+		if (rs != POLICY_REASON_VIRUS && rs != POLICY_REASON_FILETYPE)
+			metrics_add(s->env->metrics, M_POLICY_REJECTED, 1);
+		else
+			metrics_add(s->env->metrics, M_AV_REJECTS, 1);
 		log_info("reject", "qid=%s client=%s reason=%s score=%.2f symbols=\"%s\" ms=%lld",
-			 tx->qid, s->client, tx->virus ? "scan" : "spam", r->score, syms,
-			 (long long)r->ms);
+			 tx->qid, s->client,
+			 rs == POLICY_REASON_VIRUS	? "virus"
+			 : rs == POLICY_REASON_FILETYPE ? "filetype"
+							: "spam",
+			 r->score, syms, (long long)r->ms);
 		reply(s, "%s", why);
 		reputation_spam(s);
-		if (!tx->virus)
+		if (rs == POLICY_REASON_SCORE)
 			autolearn(s);
 		smtp_tx_free(s);
 		return;
@@ -1978,6 +1982,14 @@ static void verdict_finish(struct smtp_session *s)
 	}
 	if (tx->virus)
 		(void)str_fmt(tx->qreason, sizeof(tx->qreason), "virus: %s", r->reply);
+	for (size_t i = 0; !tx->virus && r->filetype_reply[0] && i < tx->nrcpts; i++) {
+		if (tx->rcpts[i].action == POLICY_QUARANTINE &&
+		    tx->rcpts[i].reason == POLICY_REASON_FILETYPE) {
+			(void)str_fmt(tx->qreason, sizeof(tx->qreason), "file: %s",
+				      r->filetype_reply);
+			break;
+		}
+	}
 	commit_message(s);
 }
 

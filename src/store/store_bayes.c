@@ -93,3 +93,10 @@ int store_bayes_expire(struct store *st, int64_t now, int64_t max_age, int64_t m
 		return store_invalid(st, "bad expiry bounds");
 	return st->ops->bayes->expire(st, now, max_age, max_tokens, removed ? removed : &dummy);
 }
+
+int store_bayes_dump(struct store *st, int64_t since, store_bayes_dump_cb cb, void *arg)
+{
+	if (!cb)
+		return store_invalid(st, "no callback");
+	return st->ops->bayes->dump(st, since, cb, arg);
+}

@@ -23,6 +23,14 @@
  * counts of a batch are summed first, each token row written once), so a
  * corpus is learnt in seconds. store_bayes_get() reads many tokens with a
  * few statements, never one query per token.
+ *
+ * Copies in memory (the classifier's shared token table, bayes_table.h):
+ * every token row carries the generation that last changed it, and the
+ * totals the generation of the last deletion of token rows (unlearn to
+ * 0/0, expiry). store_bayes_dump() reads, in one consistent read, either
+ * every row or only the rows changed after a generation the caller holds;
+ * it falls back to every row when rows were deleted since (a copy cannot
+ * learn of a deletion from the rows that remain).
  */
 #ifndef MXG_STORE_BAYES_H
 #define MXG_STORE_BAYES_H
@@ -52,10 +60,11 @@ struct store_bayes_count {
 };
 
 struct store_bayes_totals {
-	int64_t nspam, nham; /* learnt messages */
-	int64_t generation;  /* moves on every learn, unlearn and expiry */
-	int64_t ntokens;     /* rows; only filled by store_bayes_stats() */
-	int64_t nseen;	     /* remembered messages; only from store_bayes_stats() */
+	int64_t nspam, nham;	  /* learnt messages */
+	int64_t generation;	  /* moves on every learn, unlearn and expiry */
+	int64_t reset_generation; /* generation of the last deletion of token rows */
+	int64_t ntokens;	  /* rows; only filled by store_bayes_stats() */
+	int64_t nseen;		  /* remembered messages; only from store_bayes_stats() */
 };
 
 struct store_bayes_item {
@@ -85,6 +94,27 @@ int store_bayes_learn(struct store *st, struct store_bayes_item *items, size_t n
 int store_bayes_expire(struct store *st, int64_t now, int64_t max_age, int64_t max_tokens,
 		       int64_t *removed) MXG_WUR;
 
+/* What a dump holds; given to the callback before any row. */
+struct store_bayes_dump {
+	struct store_bayes_totals totals; /* as of the dump (ntokens, nseen: 0) */
+	bool full;			  /* every row; else the rows changed after since */
+	int64_t nrows;			  /* rows that follow */
+};
+
+/* Called first with rows == NULL and n == 0 (d filled in), then with
+ * batches of rows in no promised order; d and rows live until it returns.
+ * Returning anything but 0 stops the dump (store_bayes_dump() then still
+ * returns STORE_OK: the caller knows why it stopped). */
+typedef int (*store_bayes_dump_cb)(const struct store_bayes_dump *d,
+				   const struct store_bayes_count *rows, size_t n, void *arg);
+
+/* One consistent read (a snapshot of the store; writers are not blocked)
+ * of the totals and of the token rows: every row when since < 0, when
+ * rows were deleted after since, or when since is not a generation this
+ * store has reached; otherwise only the rows whose counts changed after
+ * generation since. */
+int store_bayes_dump(struct store *st, int64_t since, store_bayes_dump_cb cb, void *arg) MXG_WUR;
+
 /* ---- for backends ------------------------------------------------------ */
 
 struct store_bayes_ops {
@@ -94,6 +124,7 @@ struct store_bayes_ops {
 	int (*learn)(struct store *st, struct store_bayes_item *items, size_t n, int64_t now);
 	int (*expire)(struct store *st, int64_t now, int64_t max_age, int64_t max_tokens,
 		      int64_t *removed);
+	int (*dump)(struct store *st, int64_t since, store_bayes_dump_cb cb, void *arg);
 };
 
 #endif

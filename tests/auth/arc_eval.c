@@ -26,6 +26,8 @@
 #include "core/util.h"
 #include "net/resolver.h"
 
+#include "eval_util.h"
+
 struct got {
 	bool done;
 	enum arc_result r;
@@ -40,54 +42,16 @@ static void on_arc(const struct arc_outcome *o, void *arg)
 	printf("%s\t%d\t%d\t%s\n", arc_result_name(o->result), o->n, o->oldest_pass, o->why);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n + 4096 > cap) {
-			char *nb = realloc(buf, cap = cap * 2 + 8192);
-			if (!nb)
-				break;
-			buf = nb;
-		}
-		size_t r = fread(buf + n, 1, cap - n - 1, f);
-		if (r == 0)
-			break;
-		n += r;
-	}
-	fclose(f);
-	if (buf)
-		buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 static int run_verify(const char *server, const char *msg, size_t len, enum arc_result *res)
 {
 	struct event_base *base = event_base_new();
-	struct resolver *r = NULL;
-	char why[128];
+	struct resolver *r;
 	struct got g = {0};
-	struct resolver_opts o = {
-	    .servers = server,
-	    .timeout_ms = 2000,
-	    .cache_size = 100,
-	    .max_inflight = 100,
-	    .negative_ttl = 60,
-	    .max_ttl = 3600,
-	};
 
 	if (!base || resolver_global_init() < 0)
 		return 1;
-	if (resolver_new(base, &o, &r, why, sizeof(why)) < 0) {
-		fprintf(stderr, "resolver: %s\n", why);
+	if (!(r = eval_resolver(base, server, 100)))
 		return 1;
-	}
 	if (arc_verify(r, NULL, msg, len, on_arc, &g, NULL) < 0)
 		return 1;
 	while (!g.done)
@@ -117,11 +81,11 @@ int main(int argc, char **argv)
 	enum arc_result res = ARC_NONE;
 
 	if (argc == 4 && !strcmp(argv[1], "verify")) {
-		msg = slurp(argv[3], &len);
-		if (!msg || run_verify(argv[2], msg, len, &res))
-			return 1;
+		int bad;
+		msg = eval_slurp(argv[3], &len);
+		bad = !msg || run_verify(argv[2], msg, len, &res);
 		free(msg);
-		return 0;
+		return bad ? 1 : 0;
 	}
 	if ((argc == 11 || argc == 12) && !strcmp(argv[1], "seal")) {
 		const char *hl[DKIM_MAX_H + 1];
@@ -133,11 +97,15 @@ int main(int argc, char **argv)
 			hl[nhl++] = t;
 		hl[nhl] = NULL;
 		size_t arlen = 0;
-		char *ar = slurp(argv[7], &arlen);
+		char *ar = eval_slurp(argv[7], &arlen);
 		struct dkim_key *k = load_key(argv[3]);
-		msg = slurp(argv[9], &len);
-		if (!ar || !k || !msg || run_verify(argv[2], msg, len, &res))
+		msg = eval_slurp(argv[9], &len);
+		if (!ar || !k || !msg || run_verify(argv[2], msg, len, &res)) {
+			free(ar);
+			free(msg);
+			dkim_key_free(k);
 			return 1;
+		}
 		while (arlen && (ar[arlen - 1] == '\n' || ar[arlen - 1] == '\r'))
 			ar[--arlen] = '\0';
 		struct arc_seal_opts so = {
@@ -154,6 +122,9 @@ int main(int argc, char **argv)
 		int rc = arc_seal(&so, msg, len, &out);
 		if (rc < 0) {
 			fprintf(stderr, "arc_seal: %d\n", rc);
+			free(ar);
+			free(msg);
+			dkim_key_free(k);
 			return 1;
 		}
 		if (out)
@@ -177,9 +148,12 @@ int main(int argc, char **argv)
 									 : DKIM_CANON_SIMPLE,
 		    .now = strtoll(argv[6], NULL, 10),
 		};
-		msg = slurp(argv[7], &len);
-		if (!k || !msg || dkim_sign(k, &so, msg, len, &out) < 0)
+		msg = eval_slurp(argv[7], &len);
+		if (!k || !msg || dkim_sign(k, &so, msg, len, &out) < 0) {
+			free(msg);
+			dkim_key_free(k);
 			return 1;
+		}
 		fputs(out, stdout);
 		free(out);
 		free(msg);

@@ -21,6 +21,8 @@
 #include "core/util.h"
 #include "net/resolver.h"
 
+#include "eval_util.h"
+
 static bool done;
 
 static void on_dkim(const struct dkim_outcome *o, void *arg)
@@ -35,31 +37,6 @@ static void on_dkim(const struct dkim_outcome *o, void *arg)
 	done = true;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n + 4096 > cap) {
-			char *nb = realloc(buf, cap = cap * 2 + 8192);
-			if (!nb)
-				break;
-			buf = nb;
-		}
-		size_t r = fread(buf + n, 1, cap - n, f);
-		if (r == 0)
-			break;
-		n += r;
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
 int main(int argc, char **argv)
 {
 	size_t len = 0;
@@ -68,7 +45,7 @@ int main(int argc, char **argv)
 	if (argc == 6 && !strcmp(argv[1], "bh")) {
 		char b64[128];
 		int64_t avail;
-		msg = slurp(argv[5], &len);
+		msg = eval_slurp(argv[5], &len);
 		if (!msg && len)
 			return 1;
 		if (dkim_body_hash(!strcmp(argv[2], "relaxed") ? DKIM_CANON_RELAXED
@@ -85,28 +62,17 @@ int main(int argc, char **argv)
 				"bh CANON ALGO LIMIT FILE\n");
 		return 2;
 	}
-	msg = slurp(argv[4], &len);
+	msg = eval_slurp(argv[4], &len);
 	if (!msg)
 		return 1;
 	if (resolver_global_init() < 0)
 		return 1;
 	struct event_base *base = event_base_new();
-	struct resolver *r = NULL;
-	char why[128];
-	struct resolver_opts o = {
-	    .servers = argv[2],
-	    .timeout_ms = 2000,
-	    .cache_size = 100,
-	    .max_inflight = 100,
-	    .negative_ttl = 60,
-	    .max_ttl = 3600,
-	};
+	struct resolver *r;
 	struct dkim_opts dopts = {.now = strtoll(argv[3], NULL, 10),
 				  .min_rsa_bits = argc > 5 ? (int)strtol(argv[5], NULL, 10) : 0};
-	if (resolver_new(base, &o, &r, why, sizeof(why)) < 0) {
-		fprintf(stderr, "resolver: %s\n", why);
+	if (!(r = eval_resolver(base, argv[2], 100)))
 		return 1;
-	}
 	if (dkim_verify(r, &dopts, msg, len, on_dkim, NULL, NULL) < 0)
 		return 1;
 	while (!done)

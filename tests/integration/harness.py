@@ -109,14 +109,19 @@ class Daemon:
                                      stdout=self.logf, stderr=self.logf)
         if wait:
             wait_for(self.ready, timeout=30, what="mxguardd /readyz")
+        if wait:
+            self._thresholds()
+        return self
+
+    def _thresholds(self):
+        """Transport tests send bare messages (no Date, no Message-ID) and
+        check bytes: no spam threshold may tag or hold them. The policy
+        tests set their own; test_accuracy keeps the defaults. Done once
+        the daemon is up (it creates its store as its own user)."""
         if self.thresholds_off and not self.thresholds_set:
-            # Transport tests send bare messages (no Date, no Message-ID)
-            # and check bytes: no spam threshold may tag or hold them. The
-            # policy tests set their own; test_accuracy keeps the defaults.
+            self.thresholds_set = True
             for key in ("tag_score", "quarantine_score", "reject_score"):
                 self.cli("policy", "set", "global", key, "off")
-            self.thresholds_set = True
-        return self
 
     def ready(self):
         if self.proc.poll() is not None:
@@ -184,9 +189,12 @@ class Daemon:
         except FileNotFoundError:
             return ""
 
-    def cli(self, *args, check=True, input=None):
+    def cli(self, *args, check=True, input=None, timeout=60):
+        if (self.thresholds_off and not self.thresholds_set and self.proc and
+                self.proc.poll() is None and self.ready()):
+            self._thresholds()
         p = subprocess.run([os.path.join(BUILD, "mxguard"), "-c", self.conf] + list(args),
-                           capture_output=True, text=True, input=input, timeout=60)
+                           capture_output=True, text=True, input=input, timeout=timeout)
         if check and p.returncode != 0:
             raise AssertionError("mxguard %s failed (%d): %s%s" % (" ".join(args), p.returncode,
                                                                   p.stdout, p.stderr))

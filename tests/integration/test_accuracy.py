@@ -37,10 +37,11 @@ def test_accuracy_on_the_sa_corpus_split():
         train, test = split("train.txt"), split("test.txt")
         for label in ("spam", "ham"):
             files = [p for p in train if "/%s/" % label in p]
-            d.cli("learn", "--" + label, *files)
+            d.cli("learn", "--" + label, *files, timeout=900)
         stats = json.loads(d.cli("bayes", "stats", "--json").stdout)
         assert stats["spam"] > 500 and stats["ham"] > 1000, stats
-        out = d.cli("scan", "--json", *test).stdout
+        # (minutes under ASan: the rules compile, then 1,008 messages)
+        out = d.cli("scan", "--json", *test, timeout=1800).stdout
         verdicts = json.loads(out)
         assert len(verdicts) == len(test), (len(verdicts), len(test))
         caught = {"spam": 0, "ham": 0}

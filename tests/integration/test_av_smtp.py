@@ -57,7 +57,7 @@ def test_eicar_refused_at_data_naming_the_threat(ctx):
     assert "eicar" in text.lower(), text
     assert "(in 2)" in text, text  # the part, not just "the message"
     log = ctx["d"].log()
-    assert "reason=scan" in log and "AV_" in log
+    assert "reason=virus" in log and "AV_" in log
     time.sleep(0.5)
     assert not any(b"av-eicar" in m["data"] for m in ctx["cap"].messages)
     assert ctx["d"].metric("mxguard_scan_rejected_total") >= 1

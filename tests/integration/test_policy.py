@@ -301,6 +301,51 @@ def test_virus_action_quarantine(ctx):
         policy(ctx, "unset", "mailbox", "alice@example.test", "virus_action")
 
 
+def pe_attachment():
+    """A minimal PE32 program (libmagic: 'PE32 executable'), named .pdf."""
+    import struct
+    mz = bytearray(b"MZ" + b"\x90\x00" * 29)[:0x3c] + struct.pack("<I", 0x80)
+    mz += b"\0" * (0x80 - len(mz))
+    pe = b"PE\0\0" + struct.pack("<HHIIIHH", 0x14c, 1, 0, 0, 0, 0xe0, 0x102)
+    data = bytes(mz) + pe + struct.pack("<H", 0x10b) + b"\0" * (0xe0 - 2) + b"\0" * 512
+    mime = b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n"
+    body = (b"--B\r\nContent-Type: text/plain\r\n\r\nthe report\r\n"
+            b"--B\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Transfer-Encoding: base64\r\n"
+            b"Content-Disposition: attachment; filename=report.pdf\r\n\r\n" +
+            base64.encodebytes(data).replace(b"\n", b"\r\n") + b"--B--\r\n")
+    return mime, body
+
+
+def test_file_policy_per_domain(ctx):
+    mime, body = pe_attachment()
+    # the node's default (av.block_executables = yes): refused
+    try:
+        send(ctx, ["erin@other.test"], "pol-exe-node", extra=mime, body=body)
+        raise AssertionError("accepted")
+    except smtplib.SMTPDataError as e:
+        assert e.smtp_code == 554 and b"5.7.0" in e.smtp_error, e
+        assert b"Executable attachment refused" in e.smtp_error, e
+    # example.test holds them instead
+    policy(ctx, "set", "domain", "example.test", "file_executables", "quarantine")
+    try:
+        send(ctx, ["alice@example.test"], "pol-exe-held", extra=mime, body=body)
+        held = wait_for(lambda: [e for e in quarantine(ctx) if e["subject"] == "pol-exe-held"],
+                        what="held program")
+        assert held[0]["reason"].startswith("file: 554 5.7.0 Executable"), held[0]
+        # and one mailbox takes them, scored
+        policy(ctx, "set", "mailbox", "bob@example.test", "file_executables", "score")
+        send(ctx, ["bob@example.test"], "pol-exe-scored", extra=mime, body=body)
+        data = delivered(ctx, b"pol-exe-scored", rcpt="bob@example.test")[0]["data"]
+        assert b"FILETYPE_EXECUTABLE" in header(data).replace(b"\r\n\t", b" ")
+    finally:
+        policy(ctx, "unset", "domain", "example.test", "file_executables")
+        ctx["d"].cli("policy", "unset", "mailbox", "bob@example.test", "file_executables",
+                     check=False)
+    p = ctx["d"].cli("policy", "set", "global", "file_macros", "maybe", check=False)
+    assert p.returncode == 1 and "node reject quarantine score" in p.stderr, p.stderr
+
+
 def test_bad_policy_input_is_refused_with_a_reason(ctx):
     d = ctx["d"]
     p = d.cli("policy", "set", "mailbox", "alice@example.test", "quarantine_days", "7",

@@ -469,6 +469,260 @@ static void test_store_batch_and_expire(void **state)
 	free(c);
 }
 
+/* ---- the shared token table --------------------------------------------- */
+
+struct dump_seen {
+	struct store_bayes_dump d;
+	int64_t rows;
+	bool begun;
+};
+
+static int dump_count(const struct store_bayes_dump *d, const struct store_bayes_count *rows,
+		      size_t n, void *arg)
+{
+	struct dump_seen *ds = arg;
+
+	if (!rows) {
+		assert_false(ds->begun);
+		ds->begun = true;
+		ds->d = *d;
+	}
+	ds->rows += (int64_t)n;
+	return 0;
+}
+
+static struct dump_seen dump(struct store *st, int64_t since)
+{
+	struct dump_seen ds;
+
+	memset(&ds, 0, sizeof(ds));
+	assert_int_equal(store_bayes_dump(st, since, dump_count, &ds), STORE_OK);
+	assert_true(ds.begun);
+	assert_int_equal(ds.rows, ds.d.nrows);
+	return ds;
+}
+
+/* The snapshot's counts of t[0..n) are the store's. */
+static void same_as_store(struct store *st, const struct bayes_snap *s, const uint64_t *t, size_t n)
+{
+	struct store_bayes_count *want = calloc(n, sizeof(*want)), *got = calloc(n, sizeof(*got));
+	struct store_bayes_totals a, b;
+
+	assert_non_null(want);
+	assert_non_null(got);
+	counts(st, t, n, want);
+	bayes_snap_get(s, t, n, got);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(got[i].token == t[i]);
+		if (got[i].spam != want[i].spam || got[i].ham != want[i].ham)
+			fail_msg("token %zu: snapshot %u/%u, store %u/%u", i, got[i].spam,
+				 got[i].ham, want[i].spam, want[i].ham);
+	}
+	assert_int_equal(store_bayes_totals(st, &a), STORE_OK);
+	bayes_snap_totals(s, &b);
+	assert_int_equal(a.generation, b.generation);
+	assert_int_equal(a.nspam, b.nspam);
+	assert_int_equal(a.nham, b.nham);
+	free(want);
+	free(got);
+}
+
+/* The dump a copy is built from: full, then deltas, full again after an
+ * expiry. */
+static void test_store_dump(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t a[] = {1, 2, 3, 0xfedcba9876543210ULL};
+	const uint64_t b[] = {3, 4, 5};
+	struct store_bayes_item it;
+	struct dump_seen ds;
+	int64_t gen, removed;
+
+	item(&it, "00112233445566778899aabbccddeeff", STORE_BAYES_SPAM, a, 4);
+	assert_int_equal(store_bayes_learn(f->st, &it, 1, 1000), STORE_OK);
+	ds = dump(f->st, -1);
+	assert_true(ds.d.full);
+	assert_int_equal(ds.d.nrows, 4);
+	gen = ds.d.totals.generation;
+	/* nothing since the current generation */
+	ds = dump(f->st, gen);
+	assert_false(ds.d.full);
+	assert_int_equal(ds.d.nrows, 0);
+	/* a learn: the tokens it changed, 3 of them */
+	item(&it, "ffeeddccbbaa99887766554433221100", STORE_BAYES_HAM, b, 3);
+	assert_int_equal(store_bayes_learn(f->st, &it, 1, 1001), STORE_OK);
+	ds = dump(f->st, gen);
+	assert_false(ds.d.full);
+	assert_int_equal(ds.d.nrows, 3);
+	assert_int_equal(ds.d.totals.generation, gen + 1);
+	assert_int_equal(ds.d.totals.nham, 1);
+	/* an unlearn deletes rows; still a delta (they read 0/0) */
+	item(&it, "00112233445566778899aabbccddeeff", STORE_BAYES_FORGET, a, 4);
+	assert_int_equal(store_bayes_learn(f->st, &it, 1, 1002), STORE_OK);
+	ds = dump(f->st, gen + 1);
+	assert_false(ds.d.full);
+	assert_int_equal(ds.d.nrows, 4);
+	/* a generation the store never reached, then an expiry: full */
+	assert_true(dump(f->st, gen + 100).d.full);
+	assert_int_equal(store_bayes_expire(f->st, 1000 + 31 * 86400, 30 * 86400, 0, &removed),
+			 STORE_OK);
+	assert_int_equal(removed, 3);
+	ds = dump(f->st, gen + 2);
+	assert_true(ds.d.full);
+	assert_int_equal(ds.d.nrows, 0);
+}
+
+static void learn_tokens(struct store *st, int k, enum store_bayes_class cls, const uint64_t *t,
+			 size_t n)
+{
+	struct store_bayes_item it;
+	char d[40];
+
+	(void)str_fmt(d, sizeof(d), "%032x", k + 1);
+	item(&it, d, cls, t, n);
+	assert_int_equal(store_bayes_learn(st, &it, 1, 1000 + k), STORE_OK);
+}
+
+/* A snapshot, then learning: the old snapshot does not change, the
+ * refreshed one has the store's counts (delta, rows gone, full reload). */
+static void test_table_snapshot(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 5000 };
+	uint64_t *t = calloc(N, sizeof(*t));
+	struct store *st2 = NULL;
+	struct bayes_table *tab;
+	const struct bayes_snap *s1, *s2;
+	struct store_bayes_count c;
+	struct store_bayes_totals tot;
+	char err[256];
+	int64_t removed;
+
+	assert_non_null(t);
+	/* spread over the whole 64-bit range, both signs, in order */
+	for (size_t i = 0; i < N; i++)
+		t[i] = (uint64_t)(i + 1) * 3689348814741910ULL;
+	learn_tokens(f->st, 0, STORE_BAYES_SPAM, t, N / 2);
+	learn_tokens(f->st, 1, STORE_BAYES_HAM, t + 1000, 1000);
+	assert_int_equal(store_open(f->url, 1000, &st2, err, sizeof(err)), 0);
+	tab = bayes_table_new(st2, 64 << 20, 1000, false);
+	assert_non_null(tab);
+	/* not loaded: no snapshot until a refresh */
+	assert_null(bayes_table_acquire(tab));
+	assert_int_equal(bayes_table_refresh(tab), 0);
+	s1 = bayes_table_acquire(tab);
+	assert_non_null(s1);
+	same_as_store(f->st, s1, t, N);
+	bayes_snap_totals(s1, &tot);
+	assert_int_equal(tot.ntokens, N / 2);
+
+	/* learn after the snapshot: new tokens, changed ones */
+	learn_tokens(f->st, 2, STORE_BAYES_SPAM, t + 2000, 2000);
+	bayes_snap_get(s1, &t[2100], 1, &c);
+	assert_int_equal(c.spam, 1);
+	assert_int_equal(store_bayes_get(f->st, &t[2100], 1, &c), STORE_OK);
+	assert_int_equal(c.spam, 2);
+	assert_int_equal(bayes_table_refresh(tab), 0);
+	s2 = bayes_table_acquire(tab);
+	assert_non_null(s2);
+	assert_ptr_not_equal(s1, s2);
+	same_as_store(f->st, s2, t, N);
+	bayes_snap_get(s2, &t[2100], 1, &c);
+	assert_int_equal(c.spam, 2);
+	bayes_snap_get(s2, &t[3500], 1, &c);
+	assert_int_equal(c.spam, 1);
+	/* the old snapshot is as it was, and still readable */
+	bayes_snap_get(s1, &t[2100], 1, &c);
+	assert_int_equal(c.spam, 1);
+	bayes_snap_get(s1, &t[3500], 1, &c);
+	assert_int_equal(c.spam + c.ham, 0);
+	bayes_table_release(tab, s1);
+	bayes_table_release(tab, s2);
+
+	/* unlearn (rows deleted), relearn as the other class, then expiry
+	 * (a full reload): each refresh matches the store */
+	learn_tokens(f->st, 2, STORE_BAYES_FORGET, t + 2000, 2000);
+	assert_int_equal(bayes_table_refresh(tab), 0);
+	s1 = bayes_table_acquire(tab);
+	same_as_store(f->st, s1, t, N);
+	bayes_snap_get(s1, &t[3500], 1, &c);
+	assert_int_equal(c.spam + c.ham, 0);
+	bayes_table_release(tab, s1);
+	learn_tokens(f->st, 1, STORE_BAYES_SPAM, t + 1000, 1000);
+	assert_int_equal(bayes_table_refresh(tab), 0);
+	s1 = bayes_table_acquire(tab);
+	same_as_store(f->st, s1, t, N);
+	bayes_table_release(tab, s1);
+	assert_int_equal(store_bayes_expire(f->st, 2000, 30 * 86400, 1000, &removed), STORE_OK);
+	assert_true(removed > 0);
+	assert_int_equal(bayes_table_refresh(tab), 0);
+	s1 = bayes_table_acquire(tab);
+	same_as_store(f->st, s1, t, N);
+	bayes_snap_totals(s1, &tot);
+	assert_int_equal(tot.ntokens, 1000);
+	bayes_table_release(tab, s1);
+	/* no change: the same snapshot stays */
+	s1 = bayes_table_acquire(tab);
+	assert_int_equal(bayes_table_refresh(tab), 0);
+	s2 = bayes_table_acquire(tab);
+	assert_ptr_equal(s1, s2);
+	bayes_table_release(tab, s1);
+	bayes_table_release(tab, s2);
+	bayes_table_free(tab);
+
+	/* over the memory bound: no snapshot, the store is read instead */
+	assert_int_equal(store_open(f->url, 1000, &st2, err, sizeof(err)), 0);
+	tab = bayes_table_new(st2, 16 * 1024, 1000, false);
+	assert_int_equal(bayes_table_refresh(tab), 0);
+	assert_null(bayes_table_acquire(tab));
+	bayes_table_free(tab);
+	free(t);
+}
+
+/* In the background: loaded before the first reader gets it, a learn
+ * seen after a kick. */
+static void test_table_background(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t a[] = {11, 22, 33}, b[] = {22, 44};
+	struct store *st2 = NULL;
+	struct bayes_table *tab;
+	const struct bayes_snap *s;
+	struct store_bayes_totals tot;
+	struct store_bayes_count c;
+	char err[256];
+	int64_t gen;
+
+	learn_tokens(f->st, 0, STORE_BAYES_SPAM, a, 3);
+	assert_int_equal(store_open(f->url, 1000, &st2, err, sizeof(err)), 0);
+	tab = bayes_table_new(st2, 64 << 20, 60000, true);
+	assert_non_null(tab);
+	s = bayes_table_acquire(tab); /* waits for the first load */
+	assert_non_null(s);
+	bayes_snap_totals(s, &tot);
+	gen = tot.generation;
+	bayes_table_release(tab, s);
+	learn_tokens(f->st, 1, STORE_BAYES_SPAM, b, 2);
+	/* the poll is a minute away: only the kick makes it refresh */
+	bayes_table_kick(tab);
+	for (int i = 0; i < 500; i++) {
+		s = bayes_table_acquire(tab);
+		bayes_snap_totals(s, &tot);
+		if (tot.generation != gen)
+			break;
+		bayes_table_release(tab, s);
+		s = NULL;
+		usleep(10000);
+	}
+	assert_non_null(s);
+	assert_int_equal(tot.generation, gen + 1);
+	assert_int_equal(tot.nspam, 2);
+	bayes_snap_get(s, &b[0], 1, &c);
+	assert_int_equal(c.spam, 2);
+	bayes_table_release(tab, s);
+	bayes_table_free(tab);
+}
+
 /* ---- classification in-process ------------------------------------------ */
 
 static void make_msg(char *buf, size_t len, const char *subject, const char *body, int n)
@@ -549,6 +803,25 @@ static void test_classify(void **state)
 		assert_int_equal(bayes_classify(b, m, &r), 0);
 		assert_float_equal(r.prob, p1, 1e-12);
 	}
+	/* and from a shared table: the same answer again, bit for bit */
+	{
+		struct store *st2 = NULL;
+		struct bayes_table *tab;
+		struct bayes_result r2;
+		char err[256];
+
+		assert_int_equal(store_open(f->url, 1000, &st2, err, sizeof(err)), 0);
+		assert_non_null(tab = bayes_table_new(st2, 64 << 20, 1000, false));
+		assert_int_equal(bayes_table_refresh(tab), 0);
+		bayes_use_table(b, tab);
+		assert_int_equal(bayes_classify(b, m, &r2), 0);
+		assert_true(r2.verdict);
+		assert_true(r2.prob == r.prob);
+		assert_int_equal(r2.nknown, r.nknown);
+		assert_int_equal(r2.ntokens, r.ntokens);
+		bayes_use_table(b, NULL);
+		bayes_table_free(tab);
+	}
 	mime_msg_free(m);
 
 	make_msg(buf, sizeof(buf), "Meeting notes", "The patch review meeting moves to Thursday",
@@ -584,6 +857,24 @@ static void test_check_init(void **state)
 	assert_int_equal(bayes_check.thread_init(&cfg, NULL, &st, err, sizeof(err)), 0);
 	assert_non_null(st);
 	bayes_check.thread_free(st);
+	/* the pipeline's way: one table for the threads */
+	{
+		void *shared = NULL, *st1 = NULL, *st2 = NULL;
+
+		assert_int_equal(bayes_check.shared_new(&cfg, NULL, &shared, err, sizeof(err)), 0);
+		assert_non_null(shared);
+		assert_int_equal(
+		    bayes_check.thread_init_shared(&cfg, NULL, shared, &st1, err, sizeof(err)), 0);
+		assert_int_equal(
+		    bayes_check.thread_init_shared(&cfg, NULL, shared, &st2, err, sizeof(err)), 0);
+		bayes_check.thread_free(st1);
+		bayes_check.thread_free(st2);
+		bayes_check.shared_free(shared);
+		cfg.bayes.memory = 0; /* no table: each thread reads the store */
+		assert_int_equal(bayes_check.shared_new(&cfg, NULL, &shared, err, sizeof(err)), 0);
+		assert_null(shared);
+		cfg.bayes.memory = 256 << 20;
+	}
 	cfg.bayes.enabled = false;
 	st = (void *)1;
 	assert_int_equal(bayes_check.thread_init(&cfg, NULL, &st, err, sizeof(err)), 0);
@@ -607,6 +898,9 @@ int main(void)
 	    cmocka_unit_test(test_autolearn),
 	    cmocka_unit_test_setup_teardown(test_store_roundtrip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_batch_and_expire, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_dump, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_table_snapshot, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_table_background, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_classify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_check_init, setup, teardown),
 	};
