@@ -30,6 +30,7 @@
 #include "net/cidr.h"
 #include "scan/av_yara.h"
 #include "scan/sarules.h"
+#include "scan/scores.h"
 #include "store/store.h"
 
 #ifndef MXG_VERSION
@@ -828,6 +829,20 @@ static int cmd_rules_check(struct cli *c)
 		       av_yara_db_nhashes(db),
 		       c->cfg.av.hash_lists[0] ? c->cfg.av.hash_lists : "(none)");
 	av_yara_db_free(db);
+	{
+		/* score overrides (rules/scores beside the YARA rules) */
+		struct scores *sc = NULL;
+		char dir[PATH_MAX];
+		scores_dir(c->cfg.av.yara_rules, dir, sizeof(dir));
+		if (scores_load(dir, &sc, err, sizeof(err)) < 0) {
+			errorf(c, "scores refused: %s", err);
+			return EXIT_FAILURE;
+		}
+		if (!(c->opts & O_JSON))
+			printf("ok: %zu score overrides from %s\n", scores_count(sc),
+			       dir[0] ? dir : "(none)");
+		scores_free(sc);
+	}
 	/* SpamAssassin-format rules (scan.sa_rules and rules/spam) */
 	if (sarules_db_load_config(&c->cfg, &sa, err, sizeof(err)) < 0) {
 		errorf(c, "SpamAssassin rules refused: %s", err);

@@ -151,6 +151,34 @@ static int bind_all(struct master *m)
 /* Creates the directories the workers write to and, when we run as root,
  * gives them (and an existing store file) to the unprivileged user; then
  * drops privileges for good. Nothing after this runs as root. */
+/* lchown of path and what it holds, depth levels down (no links followed);
+ * failures are logged, never fatal. */
+static void chown_tree(const char *path, uid_t uid, gid_t gid, int depth)
+{
+	struct dirent *e;
+	DIR *d;
+
+	if (lchown(path, uid, gid) < 0) {
+		if (errno != ENOENT)
+			log_warn("startup", "reason=\"chown %s: %s\"", path, strerror(errno));
+		return;
+	}
+	if (depth <= 0 || !(d = opendir(path)))
+		return;
+	while ((e = readdir(d))) {
+		char p[PATH_MAX];
+		struct stat st;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    str_fmt(p, sizeof(p), "%s/%s", path, e->d_name) < 0 || lstat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			chown_tree(p, uid, gid, depth - 1);
+		else if (lchown(p, uid, gid) < 0)
+			log_warn("startup", "reason=\"chown %s: %s\"", p, strerror(errno));
+	}
+	closedir(d);
+}
+
 static int prepare_and_drop(const struct config *cfg)
 {
 	const char *db = config_sqlite_path(cfg);
@@ -202,6 +230,13 @@ static int prepare_and_drop(const struct config *cfg)
 			    chown(f, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
 				log_warn("startup", "reason=\"chown %s: %s\"", f, strerror(errno));
 		}
+	}
+	/* caches the CLI may have made as root (compiled rules): the workers
+	 * must read and update them */
+	{
+		char cache[PATH_MAX];
+		if (str_fmt(cache, sizeof(cache), "%s/cache", cfg->node.data_dir) == 0)
+			chown_tree(cache, pw->pw_uid, pw->pw_gid, 3);
 	}
 	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
 		log_err("startup", "reason=\"cannot drop privileges to %s: %s\"", cfg->node.user,

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,17 +90,12 @@ static bool name_ok(const char *n)
 	return true;
 }
 
-static int load_file(struct scores *s, const char *path, char *err, size_t errlen)
+static int load_stream(struct scores *s, FILE *f, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
 	char line[SCORES_LINE_MAX];
 	unsigned lineno = 0;
 	int rc = 0;
 
-	if (!f) {
-		(void)str_fmt(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
 	while (fgets(line, sizeof(line), f)) {
 		char *p = line, *word, *name, *val, *end, *save = NULL;
 		double v;
@@ -138,15 +134,71 @@ static int load_file(struct scores *s, const char *path, char *err, size_t errle
 		(void)str_fmt(err, errlen, "%s: read error", path);
 		rc = -1;
 	}
+	return rc;
+}
+
+static int load_file(struct scores *s, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	int rc;
+
+	if (!f) {
+		(void)str_fmt(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = load_stream(s, f, path, err, errlen);
 	fclose(f);
 	return rc;
+}
+
+/* Sorts by name and collapses duplicates onto the last one read. */
+static void finish(struct scores *s);
+
+int scores_parse(const char *name, const char *text, size_t len, struct scores **out, char *err,
+		 size_t errlen)
+{
+	struct scores *s = calloc(1, sizeof(*s));
+	FILE *f;
+	int rc;
+
+	if (!s || !(f = fmemopen((void *)(uintptr_t)text, len ? len : 1, "r"))) {
+		free(s);
+		(void)str_copy(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = len ? load_stream(s, f, name, err, errlen) : 0;
+	fclose(f);
+	if (rc < 0) {
+		scores_free(s);
+		return -1;
+	}
+	finish(s);
+	*out = s;
+	return 0;
+}
+
+static void finish(struct scores *s)
+{
+	size_t w = 0;
+
+	/* by name, and for equal names in the order read, so that the
+	 * last line for a symbol wins when duplicates collapse */
+	if (s->n)
+		qsort(s->v, s->n, sizeof(*s->v), cmp_entry_seq);
+	for (size_t i = 0; i < s->n; i++) {
+		if (w > 0 && !strcmp(s->v[w - 1].name, s->v[i].name))
+			s->v[w - 1] = s->v[i];
+		else
+			s->v[w++] = s->v[i];
+	}
+	s->n = w;
 }
 
 int scores_load(const char *dir, struct scores **out, char *err, size_t errlen)
 {
 	struct scores *s = calloc(1, sizeof(*s));
 	char **names = NULL, path[4096];
-	size_t nnames = 0, cap = 0, w = 0;
+	size_t nnames = 0, cap = 0;
 	struct dirent *e;
 	DIR *d = NULL;
 	int rc = -1;
@@ -186,16 +238,7 @@ int scores_load(const char *dir, struct scores **out, char *err, size_t errlen)
 		if (load_file(s, path, err, errlen) < 0)
 			goto out;
 	}
-	/* by name, and for equal names in the order read, so that the
-	 * last line for a symbol wins when duplicates collapse */
-	qsort(s->v, s->n, sizeof(*s->v), cmp_entry_seq);
-	for (size_t i = 0; i < s->n; i++) {
-		if (w > 0 && !strcmp(s->v[w - 1].name, s->v[i].name))
-			s->v[w - 1] = s->v[i];
-		else
-			s->v[w++] = s->v[i];
-	}
-	s->n = w;
+	finish(s);
 	rc = 0;
 	*out = s;
 	goto out;

@@ -27,6 +27,10 @@ struct scores;
 /* Loads the .cf files of dir (a missing folder is an empty set). 0, or -1 with err
  * naming the file and line. */
 int scores_load(const char *dir, struct scores **out, char *err, size_t errlen) MXG_WUR;
+/* The same for the text of one file (named name in errors): tests,
+ * fuzzing. */
+int scores_parse(const char *name, const char *text, size_t len, struct scores **out, char *err,
+		 size_t errlen) MXG_WUR;
 /* true and *score set when name has an override. */
 bool scores_lookup(const struct scores *s, const char *name, double *score);
 size_t scores_count(const struct scores *s);
