@@ -111,10 +111,15 @@ static int set_value(struct policy *p, int k, const char *value, char *why, size
 							 : &p->reject_score) = v;
 		return 0;
 	case K_TEXT:
-		if (strlen(value) > (size_t)d->max ||
-		    !utf8_valid((const unsigned char *)value, strlen(value)) ||
-		    strpbrk(value, "\r\n")) {
-			snprintf(why, whylen, "%s: one line of at most %g bytes", d->name, d->max);
+		/* printable ASCII: it goes into the Subject of messages that may
+		 * be 7-bit (8-bit header bytes would need SMTPUTF8) */
+		for (const char *c = value; *c; c++)
+			if (*c < 0x20 || *c > 0x7e) {
+				snprintf(why, whylen, "%s: printable ASCII only", d->name);
+				return -EINVAL;
+			}
+		if (strlen(value) > (size_t)d->max) {
+			snprintf(why, whylen, "%s: at most %g characters", d->name, d->max);
 			return -EINVAL;
 		}
 		if (p)
@@ -311,6 +316,7 @@ int policy_apply(struct policy *p, const struct store_policy_item *it,
 	    it->kind == STORE_POLICY_ALLOW)
 		return 0;
 	p->listed_scope = it->scope;
+	p->listed_by_client = pattern_kind(it->value, NULL) == PAT_NET;
 	p->listed = it->kind == STORE_POLICY_BLOCK ? POLICY_LISTED_BLOCK : POLICY_LISTED_ALLOW;
 	snprintf(p->listed_why, sizeof(p->listed_why), "%s %s (%s)",
 		 it->kind == STORE_POLICY_BLOCK ? "block" : "allow", it->value,
@@ -362,8 +368,7 @@ enum policy_action policy_decide(const struct policy *p, const struct policy_ver
 			continue;
 		if (f == POLICY_FILE_NODE)
 			f = v->node_block[k] ? POLICY_FILE_REJECT : POLICY_FILE_SCORE;
-		if (f == POLICY_FILE_SCORE && v->node_block[k])
-			score += v->kind_score[k]; /* the scan gave it no points */
+
 		if (f == POLICY_FILE_REJECT && fa < POLICY_REJECT) {
 			fa = POLICY_REJECT;
 			fkind = kind_names[k];
@@ -382,7 +387,8 @@ enum policy_action policy_decide(const struct policy *p, const struct policy_ver
 		snprintf(why, whylen, "sender %s", p->listed_why);
 		return POLICY_REJECT;
 	}
-	if (p->listed == POLICY_LISTED_ALLOW && !v->dmarc_fail) {
+	if (p->listed == POLICY_LISTED_ALLOW && !v->dmarc_fail &&
+	    (p->listed_by_client || v->sender_authenticated)) {
 		*reason = POLICY_REASON_ALLOW;
 		snprintf(why, whylen, "sender %s", p->listed_why);
 		return POLICY_DELIVER;

@@ -16,14 +16,15 @@
  *
  * The decision (policy_decide) is per recipient: viruses by virus_action,
  * file kinds (executables, macros, encrypted archives) by file_*, whose
- * default follows the node's av.block_* (a kind the node scores but the
- * recipient blocks is refused; one the node blocks but the recipient
- * scores adds its points to that recipient's score), a DMARC
+ * default follows the node's av.block_* (the kind's symbol always carries its
+ * points, so a recipient that scores what the node blocks just counts
+ * them), a DMARC
  * p=quarantine failure by dmarc_quarantine, then the SpamScore against
  * the thresholds (reject > quarantine > tag). An allow-listed
  * sender skips the spam thresholds, not the virus check, and only when the
- * message does not fail DMARC (an allow list must not be a forgery's
- * pass). The caller applies the results; nothing here does I/O except
+ * message does not fail DMARC and, for an entry naming a sender (not a
+ * client network), the envelope sender is authenticated (an allow list
+ * must not be a forgery's pass). The caller applies the results; nothing here does I/O except
  * policy_load().
  */
 #ifndef MXG_POLICY_H
@@ -107,6 +108,7 @@ struct policy {
 	bool from_default[POLICY_NKEYS];
 	enum policy_listed listed;
 	enum store_scope listed_scope;
+	bool listed_by_client;		 /* the match was the client's address */
 	char listed_why[POLICY_WHY_LEN]; /* "block @spam.example (domain)" */
 };
 
@@ -119,12 +121,14 @@ struct policy_subject {
 /* What the checks found, for the decision. */
 struct policy_verdict {
 	double score;
-	bool virus;			  /* an antivirus engine found something */
-	bool dmarc_fail;		  /* DMARC result fail */
-	bool dmarc_quarantine;		  /* ... and the domain asks for quarantine */
-	bool found[POLICY_NKINDS];	  /* file kinds in the message */
-	bool node_block[POLICY_NKINDS];	  /* the node's av.block_* */
-	double kind_score[POLICY_NKINDS]; /* their points when scored */
+	bool virus;	       /* an antivirus engine found something */
+	bool dmarc_fail;       /* DMARC result fail */
+	bool dmarc_quarantine; /* ... and the domain asks for quarantine */
+	/* the envelope sender is proven (SPF pass, or DMARC pass for its
+	 * domain): an allow entry naming a sender counts only then */
+	bool sender_authenticated;
+	bool found[POLICY_NKINDS];	/* file kinds in the message */
+	bool node_block[POLICY_NKINDS]; /* the node's av.block_* */
 };
 
 void policy_defaults(struct policy *p);

@@ -128,11 +128,34 @@ void tag_subject_get(const char *data, size_t len, char *out, size_t outlen)
 	i = off + strlen("Subject:");
 	while (i < off + n && (data[i] == ' ' || data[i] == '\t'))
 		i++;
-	for (; i < off + n && o + 1 < outlen; i++) {
-		char c = data[i];
-		if (c == '\r' || c == '\n')
+	/* Stored and shown to people (CLI, dashboard, JSON): control bytes and
+	 * anything not UTF-8 become '?', and a character is never cut. */
+	while (i < off + n && o + 1 < outlen) {
+		unsigned char c = (unsigned char)data[i];
+		size_t k = c < 0x80		? 1
+			   : (c & 0xe0) == 0xc0 ? 2
+			   : (c & 0xf0) == 0xe0 ? 3
+			   : (c & 0xf8) == 0xf0 ? 4
+						: 0;
+		if (c == '\r' || c == '\n') {
+			i++;
 			continue;
-		out[o++] = (c == '\t') ? ' ' : c;
+		}
+		if (k == 1) {
+			out[o++] = c == '\t' ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+			i++;
+			continue;
+		}
+		if (k == 0 || i + k > off + n || !utf8_valid((const unsigned char *)data + i, k)) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		if (o + k >= outlen)
+			break;
+		memcpy(out + o, data + i, k);
+		o += k;
+		i += k;
 	}
 	out[o] = '\0';
 }

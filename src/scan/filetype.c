@@ -202,8 +202,8 @@ static void filetype_run(void *state, struct scan_ctx *ctx)
 				break;
 			}
 			metrics_add(s->metrics, M_AV_FILETYPE_HITS, 1);
-			scan_ctx_symbol(ctx, filetype_symbol(bit), block ? 0 : score, "%s%s%s",
-					path, name[0] ? " " : "", name);
+			scan_ctx_symbol(ctx, filetype_symbol(bit), score, "%s%s%s", path,
+					name[0] ? " " : "", name);
 			log_info("filetype", "qid=%s kind=%s path=%s name=%s action=%s",
 				 qid ? qid : "-", filetype_symbol(bit),
 				 log_quote(q1, sizeof(q1), path), log_quote(q2, sizeof(q2), name),
@@ -224,9 +224,6 @@ void filetype_verdict(unsigned found, const struct config *cfg, struct policy_ve
 	v->node_block[POLICY_KIND_EXECUTABLE] = cfg->av.block_executables;
 	v->node_block[POLICY_KIND_MACROS] = cfg->av.block_macros;
 	v->node_block[POLICY_KIND_ENCRYPTED] = cfg->av.block_encrypted;
-	v->kind_score[POLICY_KIND_EXECUTABLE] = FILETYPE_SCORE_EXECUTABLE;
-	v->kind_score[POLICY_KIND_MACROS] = FILETYPE_SCORE_MACROS;
-	v->kind_score[POLICY_KIND_ENCRYPTED] = FILETYPE_SCORE_ENCRYPTED;
 }
 
 const struct scan_check scan_check_filetype = {

@@ -17,10 +17,9 @@
  * file_encrypted: reject, quarantine, score, or node); "node", the default,
  * follows av.block_executables (default on: refused, 554 5.7.0),
  * av.block_macros and av.block_encrypted (default off: scored). The check
- * records its findings (scan_ctx_filetype) with a symbol scored when the
- * node's setting is to score; the decision is the policy's
- * (policy_decide). filetype_classify() is the pure core, callable without
- * the pipeline; it returns a mask of enum filetype_flag.
+ * records its findings (scan_ctx_filetype) and adds each kind's symbol
+ * with its points; the decision is the policy's (policy_decide). filetype_classify() is the pure
+ * core, callable without the pipeline; it returns a mask of enum filetype_flag.
  */
 #ifndef MXG_SCAN_FILETYPE_H
 #define MXG_SCAN_FILETYPE_H

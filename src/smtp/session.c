@@ -139,6 +139,7 @@ struct smtp_tx {
 	} dkim_sigs[DKIM_MAX_SIGNATURES];
 	struct arc_req *arc; /* ARC (RFC 8617), after DKIM */
 	bool arc_done;
+	bool arc_tempfail; /* a key look-up failed: the chain is unknown */
 	enum arc_result arc_result;
 	char arc_detail[160];
 	char ar[2048]; /* our Authentication-Results, unfolded (ARC reuses it) */
@@ -1349,6 +1350,7 @@ static void arc_done(const struct arc_outcome *o, void *arg)
 	tx->arc = NULL;
 	tx->arc_done = true;
 	tx->arc_result = o->result;
+	tx->arc_tempfail = o->tempfail;
 	(void)str_fmt(tx->arc_detail, sizeof(tx->arc_detail), "i=%d%s%s%s%s%s", o->n,
 		      o->domain && o->domain[0] ? " d=" : "", o->domain ? o->domain : "",
 		      o->why && o->why[0] ? " (" : "", o->why ? o->why : "",
@@ -1694,6 +1696,26 @@ static char *verdict_text(const struct scan_result *r)
 
 /* Each recipient's action from its policy and the verdict. Returns how many
  * recipients would refuse the message. */
+/* Is the envelope sender proven? SPF passed for it, or DMARC passed for a
+ * From domain that is the sender's domain or its parent. */
+static bool sender_authenticated(const struct smtp_tx *tx)
+{
+	const char *at = strrchr(tx->from.addr, '@');
+	size_t dl, fl;
+
+	if (!at)
+		return false;
+	if (tx->spf_done && tx->spf_result == SPF_PASS)
+		return true;
+	if (!tx->dmarc_done || tx->dmarc_result != DMARC_PASS || !tx->dmarc_from[0])
+		return false;
+	at++;
+	dl = strlen(at);
+	fl = strlen(tx->dmarc_from);
+	return dl >= fl && !strcasecmp(at + dl - fl, tx->dmarc_from) &&
+	       (dl == fl || at[dl - fl - 1] == '.');
+}
+
 static size_t decide(struct smtp_session *s, const struct scan_result *r)
 {
 	struct smtp_tx *tx = s->tx;
@@ -1705,6 +1727,7 @@ static size_t decide(struct smtp_session *s, const struct scan_result *r)
 	size_t nreject = 0;
 
 	v.dmarc_quarantine = v.dmarc_fail && tx->dmarc_disposition == DMARC_POLICY_QUARANTINE;
+	v.sender_authenticated = sender_authenticated(tx);
 	filetype_verdict(r->filetypes, s->env->cfg, &v);
 	tx->score = r->score;
 	tx->virus = v.virus;
@@ -2018,7 +2041,9 @@ static int arc_seal_copies(struct smtp_session *s)
 	char *seal = NULL;
 	int r;
 
-	if (!s->env->arc_key)
+	/* only a chain we verified: sealing one we did not check (a trusted
+	 * relay's session, a DNS failure) would break it for good (cv=fail) */
+	if (!s->env->arc_key || !tx->arc_done || tx->arc_tempfail)
 		return 0;
 	/* the plain copy, if anyone gets it */
 	for (size_t i = 0; i < tx->nrcpts; i++) {
@@ -2054,10 +2079,12 @@ static int arc_seal_copies(struct smtp_session *s)
 	}
 	r = 0;
 fail:
-	if (r < 0)
-		log_warn("arc", "qid=%s msg=\"cannot seal: %s\"", tx->qid, strerror(-r));
 	free(seal);
-	return r;
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) /* the content (too many fields...): deliver unsealed */
+		log_warn("arc", "qid=%s msg=\"not sealed: %s\"", tx->qid, strerror(-r));
+	return 0;
 }
 
 /* The copies the recipients' actions need: the quarantine's (as received
@@ -2744,10 +2771,12 @@ void smtp_env_close_all(struct smtp_env *env)
 
 	for (s = env->sessions; s; s = next) {
 		next = s->next;
-		/* waiting on DNS (lists, SPF, DKIM) can be cancelled; a store or
+		/* waiting on DNS (lists, SPF, DKIM, ARC, URI lists) can be
+		 * cancelled; a store or
 		 * scan job holds the session until its callback frees it */
 		if (s->waiting && !s->wait_dnsbl &&
-		    !(s->tx && (s->tx->wait_spf || s->tx->dkim || s->tx->dmarc))) {
+		    !(s->tx && (s->tx->wait_spf || s->tx->dkim || s->tx->dmarc || s->tx->arc ||
+				s->tx->uribl))) {
 			s->dead = true;
 			bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 			continue;

@@ -49,7 +49,6 @@ struct store_quarantine_entry {
 	int64_t received_at;
 	int64_t expires_at;
 	int64_t size;
-	int64_t domain_id;
 };
 
 struct store_quarantine_query {

@@ -48,7 +48,8 @@ const char sq_schema_quarantine[] =
     "CREATE INDEX quarantine_domain ON quarantine(domain, received_at);"
     "CREATE INDEX quarantine_rcpt ON quarantine(rcpt, received_at);"
     "CREATE TRIGGER quarantine_domain_gone AFTER DELETE ON domains BEGIN"
-    " DELETE FROM quarantine WHERE domain = OLD.name; END;";
+    " DELETE FROM quarantine WHERE domain = OLD.name;"
+    " DELETE FROM quarantine_copies WHERE id NOT IN (SELECT copy_id FROM quarantine); END;";
 
 enum {
 	QU_COPY_INSERT,
@@ -72,10 +73,13 @@ enum {
 static const char *const qu_sql[] = {
     [QU_COPY_INSERT] = "INSERT INTO quarantine_copies (size, body, verdict, format_version)"
 		       " VALUES (?1, ?2, ?3, ?4)",
+    /* only while the domain exists: a domain removed while its message was
+     * in the session must not leave entries a later owner of the name
+     * would see (the trigger above only removes rows that exist) */
     [QU_INSERT] = "INSERT INTO quarantine (copy_id, queue_id, rcpt, domain, mailbox_id, sender,"
 		  " subject, client_addr, helo, flags, score, reason, received_at, expires_at,"
-		  " state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-		  " 'held')",
+		  " state) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+		  " 'held' WHERE EXISTS (SELECT 1 FROM domains WHERE name = ?4)",
     [QU_LIST] = QU_COLS "WHERE (?1 IS NULL OR q.domain IN (SELECT d.name FROM domains d"
 			" JOIN accounts a ON a.id = d.account_id WHERE a.name = ?1))"
 			" AND (?2 IS NULL OR q.domain = ?2) AND (?3 IS NULL OR q.rcpt = ?3)"
@@ -150,6 +154,10 @@ int sq_quarantine_hold(struct sq *s, const struct store_message *m, int64_t now)
 		sqlite3_bind_int64(stmt, 14, r->quarantine_until);
 		if ((rc = sq_exec(s, stmt, "quarantine insert")))
 			return rc;
+		if (sqlite3_changes(s->db) == 0) {
+			store_set_error(&s->base, "domain of %s removed meanwhile", addr);
+			return STORE_TEMPFAIL;
+		}
 		snprintf(detail, sizeof(detail), "score=%.2f reason=%s size=%zu client=%s",
 			 qi->score, qi->reason ? qi->reason : "", qi->len,
 			 m->client_addr ? m->client_addr : "");

@@ -239,13 +239,21 @@ def test_block_and_allow_lists(ctx):
         assert code == 250, (code, text)
         s.quit()
         assert ctx["d"].metric("mxguard_policy_blocked_total") >= 1
-        # an allow-listed sender skips the spam thresholds
+        # an allow entry naming a sender counts only for an authenticated
+        # sender (SPF or DMARC pass; here no DNS answers): a forged
+        # envelope sender does not skip the thresholds...
         policy(ctx, "set", "mailbox", "bob@example.test", "quarantine_score", "-50")
-        send(ctx, ["bob@example.test"], "pol-allowed", sender="x@bad.test")
+        send(ctx, ["bob@example.test"], "pol-allowed-forged", sender="x@bad.test")
+        held = wait_for(lambda: [e for e in quarantine(ctx)
+                                 if e["subject"] == "pol-allowed-forged"], what="held")
+        assert "quarantine_score" in held[0]["reason"], held[0]
+        # ...while an allowed client network does
+        policy(ctx, "allow", "mailbox", "bob@example.test", "127.0.0.0/8")
+        send(ctx, ["bob@example.test"], "pol-allowed", sender="y@elsewhere.test")
         data = delivered(ctx, b"pol-allowed", rcpt="bob@example.test")[0]["data"]
         assert b"X-Spam-Status: No" in header(data)
         log = ctx["d"].log()
-        assert any("event=verdict" in l and "allow @bad.test (mailbox)" in l
+        assert any("event=verdict" in l and "allow 127.0.0.0/8 (mailbox)" in l
                    for l in log.splitlines()), log[-2000:]
         # a client network can be blocked too
         policy(ctx, "block", "mailbox", "carol@example.test", "127.0.0.0/8")
@@ -259,6 +267,8 @@ def test_block_and_allow_lists(ctx):
         policy(ctx, "unset", "mailbox", "bob@example.test", "quarantine_score")
         policy(ctx, "unlist", "domain", "example.test", "block", "@bad.test")
         policy(ctx, "unlist", "mailbox", "bob@example.test", "allow", "@bad.test")
+        ctx["d"].cli("policy", "unlist", "mailbox", "bob@example.test", "allow",
+                     "127.0.0.0/8", check=False)
         ctx["d"].cli("policy", "unlist", "mailbox", "carol@example.test", "block",
                      "127.0.0.0/8", check=False)
 
@@ -355,6 +365,8 @@ def test_bad_policy_input_is_refused_with_a_reason(ctx):
     assert p.returncode == 1 and "nosuch.test" in p.stderr, p.stderr
     p = d.cli("policy", "set", "global", "tag_scor", "3", check=False)
     assert p.returncode == 1 and "unknown setting" in p.stderr, p.stderr
+    p = d.cli("policy", "set", "global", "subject_tag", "[späm]", check=False)
+    assert p.returncode == 1 and "ASCII" in p.stderr, p.stderr
     p = d.cli("policy", "block", "global", "not a pattern", check=False)
     assert p.returncode == 1, p.stderr
     p = d.cli("quarantine", "show", "999999", check=False)

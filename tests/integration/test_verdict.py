@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The stages of the verdict after the content scan, through the real
-daemon: URI blocklists asked through a real nsd (tests/dns/uribl.mxg.test),
+daemon: URI blocklists asked through a real nsd (records like those of
+tests/dns/uribl.mxg.test, plus the ARC key, served by authdns.AuthDNS),
 sender relationships from the store, Bayes autolearn once the score is
 final, and ARC: the chain of earlier hops verified (arc= in our
 Authentication-Results) and every copy we change sealed, the seal checked
@@ -12,13 +13,11 @@ import subprocess
 import tempfile
 import time
 
-import dnsserver
 from authdns import AuthDNS
 from harness import BUILD, Capture, Daemon, make_tmpdir, setup_domain, wait_for
 
 
 def setup_module():
-    ns = dnsserver.NSD().start()
     cap = Capture().start()
     keydir = make_tmpdir("arckey")
     out = subprocess.run([os.path.join(BUILD, "tests", "unit", "arc_eval"), "keygen", "rsa"],
@@ -40,8 +39,13 @@ domain = seal.test
 selector = s1
 key = %s
 """ % key
-    d = Daemon(conf_extra=extra, dns__servers="127.0.0.1:%d" % ns.port,
-               uribl__budget="2s").start()
+    ns = AuthDNS({"spam-domain.example.uribl.mxg.test": [("A", "127.0.1.2")],
+                  "phish.example.uribl.mxg.test": [("A", "127.0.1.4")],
+                  "s1._domainkey.seal.test": [("TXT", txt)],
+                  # the client has a confirmed name (no FCrDNS points)
+                  "1.0.0.127.in-addr.arpa": [("PTR", "client.mxg.test")],
+                  "client.mxg.test": [("A", "127.0.0.1")]}).start()
+    d = Daemon(conf_extra=extra, dns__servers=ns.server, uribl__budget="2s").start()
     setup_domain(d, cap.port)
     return {"d": d, "ns": ns, "cap": cap, "txt": txt, "keydir": keydir}
 
@@ -157,10 +161,20 @@ def test_arc_sealed_copies_verify(ctx):
 
 
 def test_arc_chain_of_an_earlier_hop_is_verified(ctx):
-    # our own sealed output, sent through us again: a chain of one that
-    # verifies (the key is not in the daemon's DNS, so: fail, named)
+    # our own sealed output, sent through us again: a chain of one
     send(ctx, ["alice@example.test"], "verdict-arc-hop1")
     first = got(ctx, "verdict-arc-hop1")
+    with smtplib.SMTP("127.0.0.1", ctx["d"].smtp_port, timeout=30) as s:
+        s.sendmail("someone@outside.test", ["bob@example.test"], first)
+    again = got(ctx, "verdict-arc-hop1", "bob@example.test")
+    hdr = again.split(b"\r\n\r\n")[0]
+    assert b"arc=pass" in hdr, hdr
+    assert b"ARC_PASS" in hdr.replace(b"\r\n\t", b" ")
+    seal = first_seal(again)
+    assert seal["i"] == "2" and seal["cv"] == "pass", seal
+    res = arc_verify(ctx, again)
+    assert res[0] == "pass" and res[1] == "2", res
+    # changed after the first seal: the chain fails, and our seal says so
     with smtplib.SMTP("127.0.0.1", ctx["d"].smtp_port, timeout=30) as s:
         s.sendmail("someone@outside.test", ["bob@example.test"],
                    first.replace(b"verdict-arc-hop1", b"verdict-arc-hop2"))
@@ -168,6 +182,5 @@ def test_arc_chain_of_an_earlier_hop_is_verified(ctx):
     hdr = second.split(b"\r\n\r\n")[0]
     assert b"arc=fail" in hdr, hdr
     assert b"ARC_FAIL" in hdr.replace(b"\r\n\t", b" ")
-    # and the new seal says so (cv=fail: the chain ends with us)
     seal = first_seal(second)
     assert seal["i"] == "2" and seal["cv"] == "fail", seal
