@@ -1668,7 +1668,7 @@ static int sq_log_add(struct store *st, const struct store_log_entry *e)
 }
 
 /* "%needle%" with LIKE's wildcards in needle escaped by '\'. */
-static int like_pattern(const char *needle, char *out, size_t outlen)
+int sq_like_pattern(const char *needle, char *out, size_t outlen)
 {
 	size_t o = 0;
 
@@ -1696,8 +1696,8 @@ static int sq_log_search(struct store *st, const struct store_log_query *q, stor
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((q->sender && like_pattern(q->sender, sender, sizeof(sender)) < 0) ||
-	    (q->rcpt && like_pattern(q->rcpt, rcpt, sizeof(rcpt)) < 0)) {
+	if ((q->sender && sq_like_pattern(q->sender, sender, sizeof(sender)) < 0) ||
+	    (q->rcpt && sq_like_pattern(q->rcpt, rcpt, sizeof(rcpt)) < 0)) {
 		store_set_error(st, "search text too long");
 		return STORE_INVALID;
 	}

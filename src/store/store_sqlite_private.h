@@ -77,6 +77,9 @@ int sq_message_insert(struct sq *s, const struct store_message *m, const char *q
 /* A recipients row, queued and due at now. */
 int sq_rcpt_insert(struct sq *s, int64_t message_id, const char *address, int64_t mailbox_id,
 		   int64_t now);
+/* "%needle%" for LIKE ... ESCAPE '\' (%, _ and \ escaped): 0 or
+ * -ENAMETOOLONG. */
+int sq_like_pattern(const char *needle, char *out, size_t outlen);
 /* address with its domain part lower-cased, into out. */
 void sq_addr_fold(const char *address, char *out, size_t outlen);
 /* Holds m's quarantined recipients (none: nothing to do); inside the

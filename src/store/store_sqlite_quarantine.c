@@ -201,26 +201,6 @@ static void qu_fill(sqlite3_stmt *st, struct qu_row *r)
 	r->mailbox_id = sqlite3_column_int64(st, 16);
 }
 
-/* "%needle%" for LIKE with %, _ and \ escaped. */
-static int like(const char *needle, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	if (outlen < 3)
-		return -1;
-	out[o++] = '%';
-	for (const char *p = needle; *p; p++) {
-		if (o + 4 > outlen)
-			return -1;
-		if (*p == '%' || *p == '_' || *p == '\\')
-			out[o++] = '\\';
-		out[o++] = *p;
-	}
-	out[o++] = '%';
-	out[o] = '\0';
-	return 0;
-}
-
 static int qu_list(struct store *st, const struct store_quarantine_query *q, store_quarantine_cb cb,
 		   void *arg)
 {
@@ -237,7 +217,7 @@ static int qu_list(struct store *st, const struct store_quarantine_query *q, sto
 	sq_bind_text(stmt, 3, q->rcpt);
 	sq_bind_text(stmt, 4, q->queue_id);
 	if (q->search) {
-		if (like(q->search, pat, sizeof(pat)))
+		if (sq_like_pattern(q->search, pat, sizeof(pat)))
 			return store_invalid(st, "search text too long");
 		sq_bind_text(stmt, 5, pat);
 	}
