@@ -346,17 +346,23 @@ static int domain_normalize(const char *d, size_t len, char *out, size_t outlen)
 	}
 	out[n] = '\0';
 	if (!ascii) {
-		char *a = NULL;
+		char *a = NULL, tmp[DMARC_DOMAIN_LEN];
 		int rc = 0;
 
 		if (idn2_to_ascii_8z(out, &a, IDN2_NONTRANSITIONAL) != IDN2_OK)
 			return -EINVAL;
-		if (strlen(a) >= outlen || strlen(a) >= DMARC_DOMAIN_LEN)
+		if (strlen(a) >= sizeof(tmp))
 			rc = -ENAMETOOLONG;
 		else
-			memcpy(out, a, strlen(a) + 1);
+			memcpy(tmp, a, strlen(a) + 1);
 		idn2_free(a);
-		return rc;
+		/* what IDNA maps to (a no-break space becomes a space, a soft
+		 * hyphen nothing) goes through the ASCII rules again, so that
+		 * normalising a normalised name gives it back unchanged */
+		for (const char *p = tmp; rc == 0 && *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				rc = -EINVAL;
+		return rc < 0 ? rc : domain_normalize(tmp, strlen(tmp), out, outlen);
 	}
 	return 0;
 }
