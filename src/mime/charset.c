@@ -55,7 +55,7 @@ void mime_cs_free(struct mime_cs *cs)
 	if (!cs)
 		return;
 	for (size_t i = 0; i < CS_CACHE; i++)
-		if (cs->e[i].name[0] && cs->e[i].cd != (iconv_t)-1)
+		if (cs->e[i].cd != (iconv_t)-1)
 			iconv_close(cs->e[i].cd);
 	free(cs);
 }
@@ -71,6 +71,10 @@ static iconv_t cs_get(struct mime_cs *cs, const char *name)
 	struct cs_entry *victim = &cs->e[0];
 	const char *iname = name;
 
+	/* "" would be iconv's locale charset (a NUL inside a label gives it):
+	 * never a charset a message names */
+	if (!name[0])
+		return (iconv_t)-1;
 	for (size_t i = 0; i < CS_CACHE; i++) {
 		if (!strcmp(cs->e[i].name, name)) {
 			cs->e[i].used = ++cs->tick;
@@ -84,7 +88,7 @@ static iconv_t cs_get(struct mime_cs *cs, const char *name)
 	for (size_t i = 0; i < ARRAY_LEN(cs_alias); i++)
 		if (!strcmp(cs_alias[i].from, name))
 			iname = cs_alias[i].to;
-	if (victim->name[0] && victim->cd != (iconv_t)-1)
+	if (victim->cd != (iconv_t)-1)
 		iconv_close(victim->cd);
 	(void)str_copy(victim->name, sizeof(victim->name), name);
 	victim->cd = iconv_open("UTF-8", iname);
