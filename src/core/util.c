@@ -18,6 +18,19 @@ int str_copy(char *dst, size_t dstlen, const char *src)
 	return str_copyn(dst, dstlen, src, strlen(src));
 }
 
+void str_token_copy(char *dst, size_t dstlen, const char *src, size_t n)
+{
+	size_t o = 0;
+
+	if (dstlen == 0)
+		return;
+	for (size_t i = 0; i < n && o + 1 < dstlen; i++) {
+		unsigned char ch = (unsigned char)src[i];
+		dst[o++] = (ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\') ? (char)ch : '_';
+	}
+	dst[o] = '\0';
+}
+
 int str_copyn(char *dst, size_t dstlen, const char *src, size_t n)
 {
 	if (dstlen == 0)

@@ -23,6 +23,10 @@
 int str_copy(char *dst, size_t dstlen, const char *src);
 /* Copies n bytes of src (which need not be terminated). */
 int str_copyn(char *dst, size_t dstlen, const char *src, size_t n);
+/* Copies n bytes of src for an SMTP reply, a symbol or a log token:
+ * printable ASCII without space, '"' or '\\' (others become '_'),
+ * truncated to dstlen - 1, always terminated. */
+void str_token_copy(char *dst, size_t dstlen, const char *src, size_t n);
 /* snprintf that reports truncation as -ENAMETOOLONG. */
 int str_fmt(char *dst, size_t dstlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* ASCII lower-casing in place (domains; never touches UTF-8 bytes). */

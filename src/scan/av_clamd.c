@@ -511,19 +511,6 @@ struct clamd_run {
 	const char *qid;
 };
 
-/* Signature names and paths go into an SMTP reply and a symbol: printable
- * ASCII without spaces, bounded. */
-static void safe_copy(char *dst, size_t dstlen, const char *src, size_t n)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n && o + 1 < dstlen; i++) {
-		unsigned char ch = (unsigned char)src[i];
-		dst[o++] = (ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\') ? (char)ch : '_';
-	}
-	dst[o] = '\0';
-}
-
 static void on_event(void *arg, enum av_clamd_event ev, const char *name,
 		     const struct mime_part *part)
 {
@@ -531,7 +518,7 @@ static void on_event(void *arg, enum av_clamd_event ev, const char *name,
 	char sig[AV_CLAMD_NAME_LEN], path[160], sym[SCAN_NAME_LEN], q[200];
 
 	if (part && part->path.len)
-		safe_copy(path, sizeof(path), part->path.ptr, part->path.len);
+		str_token_copy(path, sizeof(path), part->path.ptr, part->path.len);
 	else
 		(void)str_copy(path, sizeof(path), "message");
 	if (ev == AV_CLAMD_EV_SKIPPED) {
@@ -545,7 +532,7 @@ static void on_event(void *arg, enum av_clamd_event ev, const char *name,
 			 r->qid, log_quote(q, sizeof(q), path));
 		return;
 	}
-	safe_copy(sig, sizeof(sig), name, strlen(name));
+	str_token_copy(sig, sizeof(sig), name, strlen(name));
 	(void)str_fmt(sym, sizeof(sym), "AV_CLAMD:%s", sig);
 	scan_ctx_symbol(r->ctx, sym, 100, "%s", path);
 	scan_ctx_reject(r->ctx, "554 5.7.0 Virus found: %s (in %s)", sig, path);

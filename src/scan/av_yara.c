@@ -663,17 +663,6 @@ struct yara_run {
 	const char *qid;
 };
 
-static void safe_copy(char *dst, size_t dstlen, const char *src, size_t n)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n && o + 1 < dstlen; i++) {
-		unsigned char ch = (unsigned char)src[i];
-		dst[o++] = (ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\') ? (char)ch : '_';
-	}
-	dst[o] = '\0';
-}
-
 static void on_hit(void *arg, enum av_yara_kind kind, const char *name,
 		   const struct mime_part *part)
 {
@@ -682,10 +671,10 @@ static void on_hit(void *arg, enum av_yara_kind kind, const char *name,
 	const char *engine = kind == AV_YARA_RULE ? "AV_YARA" : "AV_HASH";
 
 	if (part->path.len)
-		safe_copy(path, sizeof(path), part->path.ptr, part->path.len);
+		str_token_copy(path, sizeof(path), part->path.ptr, part->path.len);
 	else
 		(void)str_copy(path, sizeof(path), "message");
-	safe_copy(sig, sizeof(sig), name, strlen(name));
+	str_token_copy(sig, sizeof(sig), name, strlen(name));
 	(void)str_fmt(sym, sizeof(sym), "%s:%s", engine, sig);
 	scan_ctx_symbol(r->ctx, sym, 100, "%s", path);
 	scan_ctx_reject(r->ctx, "554 5.7.0 Virus found: %s (in %s)", sig, path);

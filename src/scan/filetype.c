@@ -144,17 +144,6 @@ static void filetype_thread_free(void *state)
 	free(state);
 }
 
-static void printable(char *dst, size_t dstlen, struct mime_slice s)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < s.len && o + 1 < dstlen; i++) {
-		unsigned char ch = (unsigned char)s.ptr[i];
-		dst[o++] = (ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\') ? (char)ch : '_';
-	}
-	dst[o] = '\0';
-}
-
 static void filetype_run(void *state, struct scan_ctx *ctx)
 {
 	struct filetype_check *s = state;
@@ -168,10 +157,10 @@ static void filetype_run(void *state, struct scan_ctx *ctx)
 
 		if (!f)
 			continue;
-		printable(path, sizeof(path), p->path);
+		str_token_copy(path, sizeof(path), p->path.ptr, p->path.len);
 		if (!path[0])
 			(void)str_copy(path, sizeof(path), "message");
-		printable(name, sizeof(name), p->filename);
+		str_token_copy(name, sizeof(name), p->filename.ptr, p->filename.len);
 		for (unsigned bit = 1; bit <= FILETYPE_ENCRYPTED; bit <<= 1) {
 			bool block;
 			double score;
